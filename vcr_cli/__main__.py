@@ -1,0 +1,3 @@
+from vcr_cli.app import main
+
+main()

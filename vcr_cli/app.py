@@ -1,0 +1,53 @@
+"""The `vcr` command line: a thin Typer layer over vcr_cli's task functions.
+
+Only typer, rich and the standard library are imported here and in the command modules' tops,
+so `vcr --help` stays fast; torch and transformers load when a command runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vcr_cli import __version__
+from vcr_cli.commands.ground import ground
+
+app = typer.Typer(
+    name="vcr",
+    help="Video understanding with VideoChat-R1 on a local GPU: ground events in time, track objects, "
+    "answer questions, and fine-tune with rewards (vcr rft).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vcr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and full tracebacks.")] = False,
+) -> None:
+    """vcr: VideoChat-R1 on your videos."""
+    from vcr_cli.console import VERBOSE
+
+    VERBOSE["on"] = verbose
+
+
+app.command("ground")(ground)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

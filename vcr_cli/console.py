@@ -1,0 +1,87 @@
+"""Terminal output and the one place expected failures become a clean line + exit code.
+
+stdout carries data (JSON with `-o -`, or the short result); progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from vcr_cli.errors import VcrError
+
+console = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+VERBOSE = {"on": False}
+
+
+def quiet_libraries() -> None:
+    """Silence library chatter (weight-loading bars, bitsandbytes notes) unless --verbose."""
+    if VERBOSE["on"]:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "bitsandbytes", "accelerate", "torch", "huggingface_hub", "peft", "trl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except Exception:  # transformers not imported yet or missing: nothing to quiet
+        pass
+
+
+def error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """VcrError -> one line and its exit code; Ctrl-C -> 130; anything else -> one line, exit 1."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except VcrError as exc:
+        error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        error("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if VERBOSE["on"]:
+            raise
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        error(f"unexpected failure: {type(exc).__name__}: {text} (run `vcr --verbose ...` for the traceback)")
+        raise typer.Exit(1) from None
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on an interactive terminal; a plain line otherwise (logs stay readable)."""
+    if console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        yield
+
+
+def is_stdout_data(path: str | None) -> bool:
+    return path == "-"
+
+
+def flush() -> None:
+    sys.stdout.flush()

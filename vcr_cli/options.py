@@ -1,0 +1,49 @@
+"""Options shared by every inference command: same names, same meaning everywhere."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class Quant(str, Enum):
+    four_bit = "4bit"
+    eight_bit = "8bit"
+    none = "none"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cuda = "cuda"
+    cpu = "cpu"
+
+
+MODEL_HELP = ("Hugging Face id or local checkpoint directory (default OpenGVLab/VideoChat-R1_7B; "
+              "also $VCR_MODEL)")
+
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP, show_default=False,
+                                                 rich_help_panel="Model")]
+QuantOpt = Annotated[Quant, typer.Option("--quant", help="Weight quantization: NF4 4-bit, 8-bit or none.",
+                                         rich_help_panel="Model")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run the model.", rich_help_panel="Model")]
+ThinkOpt = Annotated[bool, typer.Option("--think/--no-think", help="Use the reasoning prompt (<think> ... </think>).",
+                                        rich_help_panel="Model")]
+MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Generation budget per answer.",
+                                              rich_help_panel="Model")]
+FpsOpt = Annotated[float, typer.Option("--fps", min=0.01, help="Frames sampled per second (training: 2).",
+                                       rich_help_panel="Sampling")]
+MaxFramesOpt = Annotated[int, typer.Option("--max-frames", min=2, help="Cap on sampled frames (training: 768).",
+                                           rich_help_panel="Sampling")]
+MaxPixelsOpt = Annotated[Optional[int], typer.Option(
+    "--max-pixels", min=3136, show_default=False,
+    help="Cap on pixels per frame, below the training budget, to save memory.", rich_help_panel="Sampling")]
+OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default=False,
+                                                  help="Write the JSON result here ('-' for stdout).",
+                                                  rich_help_panel="Outputs")]
+AnnotateOpt = Annotated[Optional[Path], typer.Option("--annotate", show_default=False, dir_okay=False,
+                                                     help="Write an annotated MP4 (H.264) here.",
+                                                     rich_help_panel="Outputs")]
+VideoArg = Annotated[Path, typer.Argument(help="Video file (mp4, mkv, avi, ...).", show_default=False)]

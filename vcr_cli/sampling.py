@@ -1,0 +1,134 @@
+"""Frame-count and resize maths, exactly as VideoChat-R1 was trained (qwen-vl-utils 0.0.10 rules).
+
+Pure functions with no heavy imports, so they are cheap to test against the reference's worked
+examples. Changing any constant here changes what the model sees: keep them equal to training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+IMAGE_FACTOR = 28  # patch 14 x spatial merge 2
+FRAME_FACTOR = 2  # temporal patch size
+FPS = 2.0
+FPS_MIN_FRAMES = 4
+FPS_MAX_FRAMES = 768
+VIDEO_MAX_PIXELS = 768 * 28 * 28  # per-frame cap
+TOTAL_PIXELS = 3584 * 28 * 28  # VideoChat-R1's training budget for the whole video
+MIN_PIXELS = 16 * 28 * 28  # VideoChat-R1's per-frame floor
+MAX_RATIO = 200
+
+
+def round_by_factor(number: float, factor: int) -> int:
+    return round(number / factor) * factor
+
+
+def ceil_by_factor(number: float, factor: int) -> int:
+    return math.ceil(number / factor) * factor
+
+
+def floor_by_factor(number: float, factor: int) -> int:
+    return math.floor(number / factor) * factor
+
+
+def smart_nframes(
+    total_frames: int,
+    video_fps: float,
+    fps: float = FPS,
+    min_frames: int = FPS_MIN_FRAMES,
+    max_frames: int = FPS_MAX_FRAMES,
+) -> int:
+    """How many frames to sample: `fps` per second, clamped to [min, max], floored to an even count."""
+    if total_frames < FRAME_FACTOR:
+        raise ValueError(f"a video needs at least {FRAME_FACTOR} frames, this one has {total_frames}")
+    min_frames = ceil_by_factor(min_frames, FRAME_FACTOR)
+    max_frames = floor_by_factor(min(max_frames, total_frames), FRAME_FACTOR)
+    nframes = total_frames / video_fps * fps
+    nframes = min(min(max(nframes, min_frames), max_frames), total_frames)
+    nframes = floor_by_factor(nframes, FRAME_FACTOR)
+    return max(nframes, FRAME_FACTOR)
+
+
+def frame_indices(total_frames: int, nframes: int) -> list[int]:
+    """Evenly spread indices, first and last included: torch.linspace(0, n-1, k).round()."""
+    import numpy as np
+
+    # torch.linspace computes in float32 and rounds half to even; mirror that exactly.
+    values = np.linspace(0, total_frames - 1, nframes, dtype=np.float64).astype(np.float32)
+    return [int(v) for v in np.round(values)]
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = IMAGE_FACTOR,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int = VIDEO_MAX_PIXELS,
+) -> tuple[int, int]:
+    """Height and width rounded to multiples of `factor`, scaled into [min_pixels, max_pixels]."""
+    if max(height, width) / min(height, width) > MAX_RATIO:
+        raise ValueError(f"aspect ratio must be under {MAX_RATIO}, got {max(height, width) / min(height, width):.1f}")
+    h_bar = max(factor, round_by_factor(height, factor))
+    w_bar = max(factor, round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, floor_by_factor(height / beta, factor))
+        w_bar = max(factor, floor_by_factor(width / beta, factor))
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = ceil_by_factor(height * beta, factor)
+        w_bar = ceil_by_factor(width * beta, factor)
+    return h_bar, w_bar
+
+
+def frame_pixel_cap(
+    nframes: int,
+    total_pixels: int = TOTAL_PIXELS,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int | None = None,
+) -> int:
+    """Per-frame pixel cap: an even share of the video budget, never below 1.05 x the floor."""
+    cap = max(min(VIDEO_MAX_PIXELS, total_pixels / nframes * FRAME_FACTOR), int(min_pixels * 1.05))
+    if max_pixels is not None:
+        cap = min(cap, max_pixels)
+    return int(cap)
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """Which frames to read and at what size; `fps` is the real sampled rate the model must see."""
+
+    indices: list[int]
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def frames(self) -> int:
+        return len(self.indices)
+
+    @property
+    def video_tokens(self) -> int:
+        """Visual tokens: one per 28x28 patch per 2-frame temporal grid."""
+        return (self.frames // FRAME_FACTOR) * (self.height // IMAGE_FACTOR) * (self.width // IMAGE_FACTOR)
+
+
+def plan_sampling(
+    total_frames: int,
+    video_fps: float,
+    width: int,
+    height: int,
+    fps: float = FPS,
+    max_frames: int = FPS_MAX_FRAMES,
+    total_pixels: int = TOTAL_PIXELS,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int | None = None,
+) -> SamplingPlan:
+    """The training-time sampling rule for a whole video: frame indices, frame size, sampled fps."""
+    nframes = smart_nframes(total_frames, video_fps, fps=fps, max_frames=max_frames)
+    indices = frame_indices(total_frames, nframes)
+    sample_fps = nframes / max(total_frames, 1e-6) * video_fps
+    cap = frame_pixel_cap(nframes, total_pixels=total_pixels, min_pixels=min_pixels, max_pixels=max_pixels)
+    resized_h, resized_w = smart_resize(height, width, min_pixels=min_pixels, max_pixels=cap)
+    return SamplingPlan(indices=indices, width=resized_w, height=resized_h, fps=sample_fps)

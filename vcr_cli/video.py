@@ -1,0 +1,172 @@
+"""Video probing and frame decoding (decord), resized as VideoChat-R1 saw its training frames.
+
+Frames are decoded in chunks and resized immediately, so memory stays bounded by the *resized*
+video even for long, high-resolution inputs. A folder of images (sorted by name) is a video too
+(GOT-10k style tracking data), at a nominal 2 fps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vcr_cli.errors import BadVideoError
+from vcr_cli.sampling import SamplingPlan, plan_sampling
+
+if TYPE_CHECKING:
+    import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+FRAME_FOLDER_FPS = 2.0
+_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the source video is: float fps end to end, so timestamps stay exact."""
+
+    path: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.fps if self.fps > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {"path": d["path"], "duration": round(self.duration, 4), "fps": self.fps, "frames": self.frames,
+                "width": self.width, "height": self.height}
+
+
+@dataclass
+class SampledVideo:
+    """Decoded, resized frames (uint8, T x H x W x 3, RGB) plus the plan that produced them."""
+
+    info: VideoInfo
+    plan: SamplingPlan
+    frames: np.ndarray
+
+    @property
+    def timestamps(self) -> list[float]:
+        return [i / self.info.fps for i in self.plan.indices]
+
+    def metadata(self) -> dict:
+        """What transformers' video processor needs to compute the real time step per grid."""
+        return {"total_num_frames": self.info.frames, "fps": self.info.fps, "frames_indices": list(self.plan.indices)}
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise BadVideoError(f"video not found: {path}")
+    if path.is_dir():
+        if not _frame_files(path):
+            raise BadVideoError(f"{path} is a directory with no image frames; pass a video file")
+        return
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise BadVideoError(f"cannot read {path}: permission denied") from None
+    if size == 0:
+        raise BadVideoError(f"video is empty (0 bytes): {path}")
+
+
+def _open_reader(path: Path):
+    import decord
+
+    try:
+        return decord.VideoReader(str(path), num_threads=0)
+    except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ noise
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise BadVideoError(f"cannot decode {path} as a video ({first})") from None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Frame count, fps and size of a video file or a folder of frames; BadVideoError if unusable."""
+    path = Path(path)
+    _check_path(path)
+    if path.is_dir():
+        files = _frame_files(path)
+        import cv2
+
+        first = cv2.imread(str(files[0]))
+        if first is None:
+            raise BadVideoError(f"cannot read image {files[0]}")
+        return VideoInfo(str(path), len(files), FRAME_FOLDER_FPS, first.shape[1], first.shape[0])
+    reader = _open_reader(path)
+    frames = len(reader)
+    fps = float(reader.get_avg_fps())
+    if frames < 1:
+        raise BadVideoError(f"{path} has no video frames")
+    height, width = reader[0].shape[:2]
+    if not fps or fps != fps or fps <= 0:
+        raise BadVideoError(f"{path} reports no frame rate")
+    return VideoInfo(str(path), frames, fps, int(width), int(height))
+
+
+def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bicubic, antialiased resize (torchvision's, as qwen-vl-utils does), uint8 in and out."""
+    import torch
+    from torchvision.transforms.functional import InterpolationMode, resize
+
+    if frames.shape[1] == height and frames.shape[2] == width:
+        return frames
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    out = resize(tensor, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return out.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def read_frames(path: str | Path, indices: list[int], width: int, height: int) -> np.ndarray:
+    """Decode `indices` from a video (or frame folder) and resize each to width x height."""
+    import numpy as np
+
+    path = Path(path)
+    out = np.empty((len(indices), height, width, 3), dtype=np.uint8)
+    if path.is_dir():
+        import cv2
+
+        files = _frame_files(path)
+        for k, i in enumerate(indices):
+            img = cv2.imread(str(files[i]))
+            if img is None:
+                raise BadVideoError(f"cannot read image {files[i]}")
+            out[k] = resize_frames(img[None, :, :, ::-1].copy(), width, height)[0]
+        return out
+    reader = _open_reader(path)
+    for start in range(0, len(indices), _CHUNK):
+        chunk = indices[start : start + _CHUNK]
+        try:
+            batch = reader.get_batch(chunk).asnumpy()
+        except Exception as exc:
+            where = f"frames {chunk[0]}..{chunk[-1]} of {path}"
+            raise BadVideoError(f"cannot decode {where} ({type(exc).__name__})") from None
+        out[start : start + len(chunk)] = resize_frames(batch, width, height)
+    return out
+
+
+def sample_video(
+    path: str | Path,
+    fps: float = 2.0,
+    max_frames: int = 768,
+    max_pixels: int | None = None,
+    info: VideoInfo | None = None,
+) -> SampledVideo:
+    """Probe, plan (training rule) and decode a whole video."""
+    from vcr_cli.sampling import FRAME_FACTOR
+
+    info = info or probe(path)
+    if info.frames < FRAME_FACTOR:
+        raise BadVideoError(f"{path} has {info.frames} frame; the model needs at least {FRAME_FACTOR}")
+    plan = plan_sampling(info.frames, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
+                         max_pixels=max_pixels)
+    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    return SampledVideo(info=info, plan=plan, frames=frames)
