@@ -58,9 +58,9 @@ def segment_drawer(query: str, duration: float, segments: list[dict]):
     spans = [(s["start"], s["end"]) for s in segments]
 
     def draw(frame, index: int, time: float):
-        inside = any(start <= time <= end for start, end in spans)
-        if inside:
-            draw_highlight(frame, "event")
+        current = next(((start, end) for start, end in spans if start <= time <= end), None)
+        if current is not None:
+            draw_highlight(frame, f"{current[0]:.2f}-{current[1]:.2f}s")
         draw_caption(frame, f'"{query}"  {time:6.2f}s')
         draw_timeline(frame, time, duration, spans)
         return frame

@@ -1,0 +1,100 @@
+"""`vcr ground` vs the reference pipeline (qwen-vl-utils + processor + generate), side by side.
+
+Both run as fresh processes on the same 2-minute 720p H.264 clip with the same tiny checkpoint,
+so imports, model loading, decoding, preprocessing and generation all count. Also prints the
+fidelity of vcr's frames: mean absolute pixel difference from qwen-vl-utils' frames.
+
+    python benchmarks/bench_ground.py [--seconds 120] [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from clips import OUT, make_clip  # noqa: E402
+
+REFERENCE = r"""
+import sys, torch
+from qwen_vl_utils import process_vision_info
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+from vcr_cli.prompts import render_ground
+ckpt, video = sys.argv[1], sys.argv[2]
+processor = AutoProcessor.from_pretrained(ckpt)
+model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ckpt, dtype=torch.float32).eval()
+messages = [{"role": "user", "content": [{"type": "text", "text": render_ground("a white square moves")[1]},
+            {"type": "video", "video": video, "total_pixels": 3584 * 28 * 28, "min_pixels": 16 * 28 * 28}]}]
+text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+images, videos, kwargs = process_vision_info(messages, return_video_kwargs=True)
+n = videos[0].shape[0]
+meta = {"total_num_frames": n, "fps": kwargs["fps"][0], "frames_indices": list(range(n))}
+inputs = processor(text=[text], videos=videos, return_tensors="pt",
+                   videos_kwargs={"video_metadata": [meta], "do_sample_frames": False, "do_resize": False})
+out = model.generate(**inputs, max_new_tokens=32)
+print(processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)[0])
+"""
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def fidelity(video: Path) -> tuple[float, tuple]:
+    import numpy as np
+    from qwen_vl_utils import process_vision_info
+
+    from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS
+    from vcr_cli.video import sample_video
+
+    ours = sample_video(video)
+    messages = [{"role": "user", "content": [{"type": "video", "video": str(video), "total_pixels": TOTAL_PIXELS,
+                                              "min_pixels": MIN_PIXELS}]}]
+    _, videos, _ = process_vision_info(messages, return_video_kwargs=True)
+    ref = videos[0].permute(0, 2, 3, 1).numpy()
+    return float(np.abs(ref - ours.frames.astype(np.float32)).mean()), ours.frames.shape
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+
+    from vcr_cli.tiny import train_parrot
+
+    video = make_clip(f"clip_{int(args.seconds)}s_720p.mp4", args.seconds, 1280, 720)
+    ckpt = OUT / "parrot_ground"
+    if not (ckpt / "model.safetensors").exists():
+        train_parrot(ckpt, "<answer>12.00 to 30.50</answer>")
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_script = Path(tmp) / "reference.py"
+        ref_script.write_text(REFERENCE)
+        vcr = [sys.executable, "-m", "vcr_cli", "ground", str(video), "a white square moves", "--model", str(ckpt),
+               "--quant", "none", "-o", str(Path(tmp) / "r.json")]
+        ref = [sys.executable, str(ref_script), str(ckpt), str(video)]
+        ref_times, vcr_times = [], []
+        for _ in range(args.repeat):  # interleaved so both see the same machine load
+            ref_times.append(timed(ref))
+            vcr_times.append(timed(vcr))
+    mad, shape = fidelity(video)
+    r, v = statistics.median(ref_times), statistics.median(vcr_times)
+    print(f"clip: {video.name} ({args.seconds:.0f} s, 1280x720, 30 fps); frames sampled: {shape}")
+    print(f"reference (qwen-vl-utils + processor + generate): {r:6.2f} s  runs={[round(t, 2) for t in ref_times]}")
+    print(f"vcr ground (whole CLI):                           {v:6.2f} s  runs={[round(t, 2) for t in vcr_times]}")
+    print(f"ratio vcr/reference: {v / r:.2f}  (goal <= 0.50)")
+    print(f"frame fidelity: mean |vcr - qwen-vl-utils| = {mad:.3f} / 255  (goal < 2)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""`vcr ground` end to end through the real runtime, with locally built checkpoints."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from vcr_cli.app import app
+
+ANSWER = "<think>The rabbit stretches at <timestep>1.00 to 2.00</timestep>.</think><answer>1.20 to 3.40</answer>"
+runner = CliRunner()
+
+
+def _frames(path):
+    import decord
+
+    reader = decord.VideoReader(str(path))
+    return len(reader), reader[0].shape, reader.get_avg_fps()
+
+
+@pytest.mark.parametrize("quant", ["4bit", "none"])
+def test_ground_bunny_end_to_end(parrot, bunny, tmp_path, quant):
+    model = parrot(ANSWER)
+    out, mp4, srt = tmp_path / "r.json", tmp_path / "r.mp4", tmp_path / "r.srt"
+    result = runner.invoke(app, ["ground", str(bunny), "rabbit wakes up", "--model", str(model), "--quant", quant,
+                                 "-o", str(out), "--annotate", str(mp4), "--srt", str(srt)])
+    assert result.exit_code == 0, result.output
+    assert "1.20s → 3.40s" in result.output
+    data = json.loads(out.read_text())
+    assert data["task"] == "ground" and data["status"] == "ok" and data["query"] == "rabbit wakes up"
+    assert data["segments"] == [{"start": 1.2, "end": 3.4}]
+    assert data["raw"] == ANSWER
+    assert data["thinking"] == "The rabbit stretches at <timestep>1.00 to 2.00</timestep>."
+    assert data["video"] == {"path": str(bunny), "duration": 5.28, "fps": 25.0, "frames": 132, "width": 1280,
+                             "height": 720}
+    assert data["sampling"]["frames"] == 10 and (data["sampling"]["width"], data["sampling"]["height"]) == (980, 560)
+    assert data["sampling"]["fps"] == pytest.approx(1.893939, abs=1e-6)
+    assert data["runtime"]["quant"] == quant
+    frames, shape, fps = _frames(mp4)
+    assert (frames, shape, fps) == (132, (720, 1280, 3), 25.0)
+    assert data["annotated"]["codec"] == "h264"
+    assert srt.read_text() == "1\n00:00:01,200 --> 00:00:03,400\nrabbit wakes up\n"
+
+
+def test_ground_generated_clip_clamps_to_duration(parrot, clip, tmp_path):
+    model = parrot("<answer>0.50 to 9.00</answer>")  # the end lies beyond the 1.6 s clip
+    result = runner.invoke(app, ["ground", str(clip), "square moves", "--model", str(model), "--no-think",
+                                 "-o", "-", "--quant", "none"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["segments"] == [{"start": 0.5, "end": round(48 / 29.97, 3)}]
+    assert data["prompt_template"] == "GROUND_TEMPLATE_NOTHINK"
+    assert data["video"]["fps"] == pytest.approx(29.97, abs=1e-3)
+
+
+def test_unparsed_answer_is_not_a_crash(parrot, clip, tmp_path):
+    model = parrot("<answer>no idea</answer>")
+    result = runner.invoke(app, ["ground", str(clip), "x", "--model", str(model), "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["status"] == "unparsed" and data["segments"] == []
+
+
+def test_real_fps_reaches_the_model(tiny_checkpoint, bunny):
+    """second_per_grid_ts must be 2 / sampled fps (transformers would otherwise assume 24 fps)."""
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.video import sample_video
+
+    video = sample_video(bunny, max_pixels=28 * 28 * 20)
+    runtime = load_runtime(str(tiny_checkpoint), quant="none", device="cpu")
+    inputs = runtime.build_inputs("where?", video)
+    assert inputs["second_per_grid_ts"].tolist() == pytest.approx([2 / (10 / 5.28)], rel=1e-5)
+    assert "mm_token_type_ids" in inputs
+    assert int((inputs["input_ids"] == runtime.processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")).sum()) \
+        == video.plan.video_tokens
+
+
+def test_chat_layout_matches_training(tiny_checkpoint):
+    from vcr_cli.runtime import load_runtime
+
+    runtime = load_runtime(str(tiny_checkpoint), quant="none", device="cpu")
+    assert runtime.render_chat("PROMPT") == (
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+        "PROMPT<|vision_start|><|video_pad|><|vision_end|><|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_frames_match_qwen_vl_utils(bunny):
+    """Our decode + resize is what qwen-vl-utils feeds the model (fidelity, mean abs diff)."""
+    import numpy as np
+    from qwen_vl_utils import process_vision_info
+
+    from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS
+    from vcr_cli.video import sample_video
+
+    ours = sample_video(bunny)
+    messages = [{"role": "user", "content": [{"type": "video", "video": str(bunny), "total_pixels": TOTAL_PIXELS,
+                                              "min_pixels": MIN_PIXELS}]}]
+    _, videos, kwargs = process_vision_info(messages, return_video_kwargs=True)
+    ref = videos[0].permute(0, 2, 3, 1).numpy()
+    assert ref.shape == ours.frames.shape
+    assert np.abs(ref - ours.frames.astype(np.float32)).mean() < 2.0
+    assert kwargs["fps"][0] == pytest.approx(ours.plan.fps)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["missing.mp4", "q"], 2, "video not found"),
+        (["EMPTY", "q"], 2, "video is empty"),
+        (["TEXT", "q"], 2, "cannot decode"),
+        (["DIR", "q"], 2, "directory"),
+        (["CLIP", "  "], 2, "query is empty"),
+        (["CLIP", "q", "--model", "/no/such/model"], 2, "model directory not found"),
+        (["CLIP", "q", "--model", "NOTMODEL"], 1, "not a model checkpoint"),
+        (["CLIP", "q", "-o", "DIR"], 2, "is a directory"),
+        (["CLIP", "q", "--annotate", "/no/such/folder/out.mp4"], 2, "does not exist"),
+    ],
+)
+def test_bad_input_one_line(tmp_path, clip, args, code, message):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 50)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "notmodel").mkdir()
+    mapping = {"EMPTY": tmp_path / "empty.mp4", "TEXT": tmp_path / "text.mp4", "DIR": tmp_path / "dir",
+               "CLIP": clip, "NOTMODEL": tmp_path / "notmodel", "missing.mp4": tmp_path / "missing.mp4"}
+    argv = ["ground"] + [str(mapping.get(a, a)) for a in args]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert result.output.strip().count("\n") == 0  # one line
+
+
+def test_failed_run_does_not_clobber(tmp_path, clip):
+    out = tmp_path / "keep.json"
+    out.write_text("precious")
+    result = runner.invoke(app, ["ground", str(clip), "q", "--model", str(tmp_path / "nope"), "-o", str(out)])
+    assert result.exit_code == 2
+    assert out.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "keep.json"]
+
+
+def test_broken_checkpoint_fails_cleanly_and_keeps_outputs(tmp_path, clip, tiny_checkpoint):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 100)  # truncated download
+    out = tmp_path / "keep.json"
+    out.write_text("precious")
+    result = runner.invoke(app, ["ground", str(clip), "q", "--model", str(broken), "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "cannot load the checkpoint" in result.output and "Traceback" not in result.output
+    assert out.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip.mp4", "keep.json"]
+
+
+def test_help_does_not_import_torch():
+    code = (
+        "import sys; from typer.testing import CliRunner; from vcr_cli.app import app; r = CliRunner();"
+        "cmds = [[], ['ground'], ['track'], ['ask'], ['batch'], ['rft'], ['rft', 'train']];"
+        "[r.invoke(app, c + ['--help']) for c in cmds];"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'cv2', 'decord', 'supervision', 'av', 'peft')"
+        " if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("vcr ")

@@ -1,0 +1,102 @@
+"""Parsers against realistic answers (reference §8); they never raise."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vcr_cli import parsing
+
+THINK_ANSWER = (
+    "<think>The person walks to the door at <timestep>20.10 to 23.00</timestep> and reaches the switch; "
+    "the light turns on around <timestep>24.50</timestep>.</think>\n<answer>24.30 to 30.40</answer>"
+)
+EIGHT = (
+    "<answer>[[0.09,0.0,0.8,0.8],[0.1,0.0,0.8,0.79],[0.11,0.09,0.75,0.96],[0.08,0.01,0.64,0.88],"
+    "[0.01,0.0,0.6,0.86],[0.05,0.0,0.64,0.83],[0.1,0.09,0.76,0.88],[0.13,0.0,0.71,0.8]]</answer>"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "lenient"),
+    [
+        (THINK_ANSWER, (24.3, 30.4), (24.3, 30.4)),  # think with timesteps, answer last
+        ('<think>...</think><answer>"12.54 to 17.83"</answer>', (12.54, 17.83), (12.54, 17.83)),  # quoted
+        ("<think>...</think><answer>from 3.2 and 8.0 seconds</answer>", (3.2, 8.0), (3.2, 8.0)),  # "and"
+        ("<answer>12.5s - 17.8s</answer>", None, (12.5, 17.8)),  # dash + units: lenient only
+        ("1.5 - 3.2", None, (1.5, 3.2)),  # no tags
+        ("<answer>[1.5, 3.2]</answer>", None, (1.5, 3.2)),  # list
+        ("1.5s to 3.2s", None, (1.5, 3.2)),  # units
+        ("<answer>1.5 to 3.2", (1.5, 3.2), (1.5, 3.2)),  # missing closing tag
+        ("<answer>00:01.5 - 00:03</answer>", None, (1.5, 3.0)),  # clock times
+        ("<answer>3.2 to 1.5</answer>", (3.2, 1.5), (1.5, 3.2)),  # reversed: strict keeps, lenient sorts
+        ("I cannot tell.", None, None),  # nothing
+        ("", None, None),  # empty
+    ],
+)
+def test_ground_parsers(text, strict, lenient):
+    assert parsing.parse_ground_strict(text) == strict
+    assert parsing.parse_ground_lenient(text) == lenient
+
+
+def test_train_parser_rejects_reversed_and_needs_answer_block():
+    assert parsing.parse_ground_train("<answer>3.2 to 1.5</answer>") is None
+    assert parsing.parse_ground_train("1.0 to 2.0") is None
+    assert parsing.parse_ground_train("<answer>a</answer><answer>1.0 TO 2.0</answer>") == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "lenient"),
+    [
+        ("<answer>C</answer>\n<glue>[(23.0, 27.7)]</glue>", [(23.0, 27.7)], [(23.0, 27.7)]),
+        ("<answer>(C) lay on floor</answer><glue>[[23.0, 27.7]]</glue>", None, [(23.0, 27.7)]),  # lists
+        ("<glue>[(1, 2), (3.5, 4)]</glue>", [(1.0, 2.0), (3.5, 4.0)], [(1.0, 2.0), (3.5, 4.0)]),
+        ("<glue>[]</glue>", [], []),  # empty list is valid
+        ("<glue>[(4.0, 2.0)]</glue>", None, [(2.0, 4.0)]),  # reversed
+        ("<glue>[( 1.0, 2.0)]</glue>", None, [(1.0, 2.0)]),  # space inside the tuple
+        ("no glue", None, None),
+    ],
+)
+def test_glue(text, strict, lenient):
+    assert parsing.parse_glue_strict(text) == strict
+    assert parsing.parse_glue_lenient(text) == lenient
+
+
+@pytest.mark.parametrize(
+    ("text", "strict", "lenient"),
+    [
+        ("<answer>C</answer>", "C", "C"),
+        ("<answer>(C) lay on floor</answer>", "C", "C"),
+        ("<answer>The answer is B.</answer>", "B", "B"),
+        ("<answer>Bob</answer>", "B", None),  # the eval rule takes the first A-G character
+        ("C", None, "C"),  # no tags
+        ("<answer>c</answer>", None, None),
+    ],
+)
+def test_letters(text, strict, lenient):
+    assert parsing.parse_letter_strict(text) == strict
+    assert parsing.parse_letter_lenient(text, num_options=5) == lenient
+
+
+def test_track_parsers():
+    boxes = parsing.parse_track_strict(EIGHT)
+    assert boxes is not None and len(boxes) == 8 and boxes[0] == [0.09, 0.0, 0.8, 0.8]
+    assert parsing.parse_track_strict("<answer>[[0.1,0.5,0.3,0.55],[0.72,0.25,0.84,0.43]]</answer>") is None
+    assert parsing.parse_track_lenient("<answer>[[0.3,0.5,0.1,0.55]]") == [[0.1, 0.5, 0.3, 0.55]]
+    assert parsing.parse_bbox_2d('```json\n[{"bbox_2d": [10, 20, 30, 40], "label": "car"}]\n```') == [10, 20, 30, 40]
+
+
+def test_ious():
+    assert parsing.temporal_iou((24.3, 30.4), (24.3, 30.4)) == 1.0
+    assert parsing.temporal_iou((20.0, 26.0), (24.3, 30.4)) == pytest.approx(1.7 / 10.4)
+    assert parsing.temporal_iou((0, 1), (2, 3)) == 0.0
+    assert parsing.box_iou([0, 0, 2, 2], [1, 1, 3, 3]) == pytest.approx(1 / 7)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_parsers_never_raise(text):
+    for fn in (parsing.parse_ground_strict, parsing.parse_ground_lenient, parsing.parse_ground_train,
+               parsing.parse_glue_strict, parsing.parse_glue_lenient, parsing.parse_letter_strict,
+               parsing.parse_track_strict, parsing.parse_track_lenient, parsing.parse_bbox_2d, parsing.extract_think):
+        fn(text)
+    span = parsing.parse_ground_lenient("<answer>" + text)
+    assert span is None or span[0] <= span[1]
