@@ -1,0 +1,176 @@
+"""`vcr doctor`: what this machine can run, each failure with its fix (like `yolo checks` / `trl env`)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def _version(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return ""
+
+
+def check_python() -> Check:
+    ok = sys.version_info >= (3, 10)
+    return Check("Python", ok, platform.python_version(), "" if ok else "install Python 3.10 or newer")
+
+
+def check_torch() -> list[Check]:
+    try:
+        import torch
+    except Exception as exc:
+        return [Check("torch", False, f"import failed: {exc}", 'pip install -e . (torch>=2.6,<=2.14.1)')]
+    checks = [Check("torch", True, torch.__version__)]
+    if torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        free, total = torch.cuda.mem_get_info(index)
+        name = torch.cuda.get_device_name(index)
+        checks.append(Check("CUDA GPU", True, f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free, "
+                                              f"CUDA {torch.version.cuda}"))
+        if total < 7 * 2**30:
+            checks.append(Check("GPU memory", False, f"{total / 2**30:.1f} GiB",
+                                "the 4-bit 7B model needs ~6-8 GiB; lower --max-pixels / --max-frames", False))
+    else:
+        checks.append(Check("CUDA GPU", False, "none visible (CPU only: works, but slowly)",
+                            "install an NVIDIA driver and a CUDA build of torch for GPU speed", required=False))
+    return checks
+
+
+def check_bitsandbytes() -> Check:
+    try:
+        import bitsandbytes as bnb
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        weight = torch.randn(64, 64, device=device)
+        packed, state = bnb.functional.quantize_4bit(weight, quant_type="nf4")
+        restored = bnb.functional.dequantize_4bit(packed, state)
+        err = float((restored.float() - weight).abs().mean())
+        ok = err < 0.2
+        return Check("bitsandbytes 4-bit", ok, f"{bnb.__version__}, NF4 on {device} (mean error {err:.3f})",
+                     "" if ok else "reinstall bitsandbytes (pip install -U bitsandbytes) or use --quant none")
+    except Exception as exc:
+        return Check("bitsandbytes 4-bit", False, f"{type(exc).__name__}: {str(exc)[:120]}",
+                     "pip install -U bitsandbytes, or run with --quant none")
+
+
+def check_transformers() -> Check:
+    try:
+        from transformers import Qwen2_5_VLForConditionalGeneration  # noqa: F401
+
+        return Check("transformers", True, _version("transformers"))
+    except Exception as exc:
+        return Check("transformers", False, str(exc)[:120], 'pip install "transformers>=5.20,<6"')
+
+
+def check_decord() -> Check:
+    try:
+        import decord
+
+        return Check("decord (video decoding)", True, getattr(decord, "__version__", _version("decord")))
+    except Exception as exc:
+        return Check("decord (video decoding)", False, str(exc)[:120],
+                     "pip install decord (on aarch64/macOS: pip install decord2)")
+
+
+def check_encoder() -> Check:
+    try:
+        from vcr_cli.outputs.video import h264_available
+
+        if h264_available():
+            return Check("MP4 encoder", True, f"H.264 (libx264 in PyAV {_version('av')})")
+        return Check("MP4 encoder", False, "libx264 missing: annotated videos fall back to MPEG-4 Part 2",
+                     "pip install -U av (the PyPI wheels bundle libx264)", required=False)
+    except Exception as exc:
+        return Check("MP4 encoder", False, str(exc)[:120], "pip install av")
+
+
+def check_model(model_id: str) -> Check:
+    from pathlib import Path
+
+    local = Path(model_id).expanduser()
+    if local.exists():
+        ok = (local / "config.json").exists() and any(local.glob("*.safetensors"))
+        return Check("model", ok, f"local directory {local}",
+                     "" if ok else "the directory needs config.json and *.safetensors weights")
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model_id, "config.json")
+    except Exception:
+        cached = None
+    if isinstance(cached, str):
+        return Check("model", True, f"{model_id} in the local cache ({Path(cached).parent})")
+    return Check("model", False, f"{model_id} is not in the local cache",
+                 f"it downloads on first use (~16 GB); offline: hf download {model_id} --local-dir DIR, "
+                 "then --model DIR", required=False)
+
+
+def run_checks(model_id: str) -> list[Check]:
+    checks = [check_python(), *check_torch(), check_transformers(), check_bitsandbytes(), check_decord(),
+              check_encoder(), check_model(model_id)]
+    return checks
+
+
+def smoke_test(device: str = "auto", quant: str = "4bit") -> Check:
+    """Build a tiny random checkpoint and a clip in a temp dir and run one grounding pass through the CLI path."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
+    from vcr_cli.tasks.ground import ground
+    from vcr_cli.tiny import build_tiny_checkpoint
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vcr-smoke-") as tmp:
+        ckpt = build_tiny_checkpoint(Path(tmp) / "tiny")
+        clip = write_test_clip(Path(tmp) / "clip.mp4")
+        runtime, video, _ = load_with_video(clip, ModelOptions(str(ckpt), quant, device), SamplingOptions())
+        result = ground(runtime, video, "a white square moves", max_new_tokens=16)
+    seconds = time.perf_counter() - start
+    return Check("smoke test", True, f"tiny random checkpoint, {quant} on {runtime.device}: decoded "
+                 f"{result['sampling']['frames']} frames, {result['tokens']['prompt']} prompt tokens, generated "
+                 f"{result['tokens']['generated']} tokens in {seconds:.1f} s")
+
+
+def write_test_clip(path, seconds: float = 2.0, fps: int = 10, width: int = 160, height: int = 96):
+    """A small H.264 clip (a white square crossing a gradient), written with PyAV."""
+    import av
+    import numpy as np
+
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream("libx264" if _has_x264() else "mpeg4", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    for i in range(int(seconds * fps)):
+        frame = np.zeros((height, width, 3), dtype=np.uint8)
+        frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
+        x = int((width - 24) * i / max(1, seconds * fps - 1))
+        frame[36:60, x : x + 24] = 255
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def _has_x264() -> bool:
+    from vcr_cli.outputs.video import h264_available
+
+    return h264_available()
