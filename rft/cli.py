@@ -1,0 +1,244 @@
+"""`vcr rft ...`: check, convert and score data; fine-tune with GRPO; evaluate; merge adapters.
+
+Only typer, the standard library and light vcr modules are imported at the top, so `vcr --help` stays
+fast; each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vcr_cli.options import Device, DeviceOpt, ModelOpt, Quant, ThinkOpt
+
+app = typer.Typer(
+    help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
+    "Data is JSONL, one example a line (task ground, qa or track): check it with `vcr rft validate`, "
+    "make it from Charades-STA / NExT-GQA / GOT-10k with `vcr rft convert`.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class SourceFormat(str, Enum):
+    charades = "charades"
+    nextgqa = "nextgqa"
+    got10k = "got10k"
+
+
+DataArg = Annotated[Path, typer.Argument(help="Data file (JSONL, one example a line).", show_default=False)]
+MetricsOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default=False,
+                                                   help="Write the metrics JSON here ('-' for stdout).")]
+
+
+def _print_metrics(metrics: dict, to_stderr: bool) -> None:
+    from rft.metrics import render_table
+    from vcr_cli.console import console, stdout
+
+    (console if to_stderr else stdout).print(render_table(metrics))
+
+
+def _write_metrics(metrics: dict, output: str | None) -> None:
+    from vcr_cli.console import console
+    from vcr_cli.outputs.text import write_json
+
+    if output is not None:
+        write_json(metrics, output)
+        if output != "-":
+            console.print(f"metrics written to {output}", soft_wrap=True)
+    _print_metrics(metrics, to_stderr=output == "-")
+
+
+@app.command()
+def validate(
+    data: DataArg,
+    check_videos: Annotated[bool, typer.Option("--check-videos/--no-check-videos",
+                                               help="Open each video: it must exist, decode, and be long enough "
+                                                    "for the annotated times.")] = True,
+    predictions: Annotated[bool, typer.Option("--predictions", help="Also require each line's \"output\" "
+                                                                    "(a predictions file for `vcr rft score`).")]
+    = False,
+) -> None:
+    """Check every line of a data file; print each problem as FILE:LINE: message (exit 1 if any).
+
+    Example: vcr rft validate data/train.jsonl
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        from rft.data import check_file, count_tasks
+        from vcr_cli.console import console
+
+        examples, problems = check_file(data, check_videos=check_videos, require_output=predictions)
+        for problem in problems:
+            typer.echo(problem)
+        if problems:
+            console.print(f"{len(problems)} problem(s) in {data}", soft_wrap=True, markup=False)
+            raise typer.Exit(1)
+        counts = ", ".join(f"{task} {n}" for task, n in count_tasks(examples).items())
+        console.print(f"ok: {len(examples)} examples ({counts}) in {data}", soft_wrap=True, markup=False)
+
+
+def _video_root_for(video_root: Optional[str], output: str) -> Optional[str]:
+    """A relative --video-root is taken from the current folder; lines store it relative to the output's folder."""
+    if video_root is None or output == "-" or os.path.isabs(os.path.expanduser(video_root)):
+        return os.path.expanduser(video_root) if video_root is not None else None
+    out_dir = Path(output).absolute().parent
+    return Path(os.path.relpath(Path(video_root).absolute(), out_dir)).as_posix()
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="The public annotation file (JSON).", show_default=False)],
+    kind: Annotated[SourceFormat, typer.Option("--from", help="Annotation format: charades (also ActivityNet "
+                                               "Captions), nextgqa or got10k.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="The JSONL to write ('-' for stdout).",
+                                        show_default=False)],
+    video_root: Annotated[Optional[str], typer.Option(
+        "--video-root", show_default=False,
+        help="Folder holding the videos (Charades: <root>/<id>.mp4; GOT-10k: frame folders). "
+             "A relative folder is taken from here and written relative to the output file.")] = None,
+) -> None:
+    """Convert Charades-STA, NExT-GQA or GOT-10k annotations to vcr's JSONL.
+
+    Example: vcr rft convert --from charades charades_sta_train.json -o train.jsonl --video-root videos
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        import sys
+
+        from rft.convert import convert as convert_lines
+        from rft.convert import to_jsonl
+        from vcr_cli.console import console
+        from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
+
+        check_output_path(output, "output")
+        lines = convert_lines(kind.value, source, _video_root_for(video_root, output))
+        text = to_jsonl(lines)
+        if output == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_text_atomic(output, text)
+            console.print(f"wrote {len(lines)} lines to {output}; check them with `vcr rft validate {output}`",
+                          soft_wrap=True, markup=False)
+
+
+@app.command()
+def score(
+    predictions: Annotated[Path, typer.Argument(help="Predictions JSONL: data lines plus \"output\" (raw text).",
+                                                show_default=False)],
+    output: MetricsOpt = None,
+) -> None:
+    """Score saved model outputs (e.g. from another inference engine) like VideoChat-R1's evaluation.
+
+    Example: vcr rft score preds.jsonl -o metrics.json
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        from rft.score import score_file
+        from vcr_cli.outputs.atomic import check_output_path
+
+        check_output_path(output, "metrics")
+        _write_metrics(score_file(predictions), output)
+
+
+@app.command()
+def train(
+    data: DataArg,
+    output_dir: Annotated[Path, typer.Option("--output-dir", file_okay=False, show_default=False,
+                                             help="Where checkpoints and the final adapter (or model) go.")],
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", dir_okay=False, show_default=False,
+                                                   help="Training settings (YAML); flags below override it.")]
+    = None,
+    model: ModelOpt = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, show_default=False,
+                                                     help="Stop after this many optimizer steps.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Fine-tune all weights instead of a LoRA adapter.")] = False,
+    quant: Annotated[Optional[Quant], typer.Option("--quant", show_default=False,
+                                                   help="Quantize the frozen base (4bit = QLoRA); default from "
+                                                        "the config.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --output-dir.")]
+    = False,
+    device: DeviceOpt = Device.auto,
+) -> None:
+    """Fine-tune with GRPO and the paper's rewards (LoRA by default).
+
+    Example: vcr rft train data/train.jsonl --config rft.yaml --output-dir runs/rft1 --quant 4bit
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        from rft.train import run_training
+        from vcr_cli.console import console
+
+        saved = run_training(data_path=data, config_path=config, model=model, output_dir=output_dir,
+                             max_steps=max_steps, full=full, quant=quant.value if quant is not None else None,
+                             resume=resume, device=device.value)
+        console.print(f"saved to {saved}", soft_wrap=True, markup=False)
+
+
+@app.command("eval")
+def eval_(
+    data: DataArg,
+    model: ModelOpt = None,
+    output: MetricsOpt = None,
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", dir_okay=False, show_default=False,
+                                                        help="Also save each example with the model's output "
+                                                             "(JSONL, scorable with `vcr rft score`).")] = None,
+    quant: Annotated[Quant, typer.Option("--quant", help="Weight quantization: NF4 4-bit, 8-bit or none.")]
+    = Quant.four_bit,
+    device: DeviceOpt = Device.auto,
+    think: ThinkOpt = True,
+) -> None:
+    """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent).
+
+    Example: vcr rft eval data/test.jsonl --model runs/rft1/merged -o metrics.json
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        from rft.evaluate import evaluate
+        from vcr_cli.errors import UsageError
+        from vcr_cli.outputs.atomic import check_output_path
+
+        if not data.is_file():
+            raise UsageError(f"data file not found: {data}")
+        check_output_path(output, "metrics")
+        check_output_path(predictions, "--predictions")
+        metrics = evaluate(data_path=data, model=model, quant=quant.value, device=device.value, think=think,
+                           predictions_path=predictions)
+        _write_metrics(metrics, output)
+
+
+@app.command()
+def merge(
+    adapter_dir: Annotated[Path, typer.Argument(help="A LoRA adapter folder written by `vcr rft train`.",
+                                                show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", file_okay=False, show_default=False,
+                                         help="Folder for the merged model.")],
+    base_model: Annotated[Optional[str], typer.Option("--base-model", show_default=False,
+                                                      help="Base model (default: the one the adapter names).")]
+    = None,
+) -> None:
+    """Merge a LoRA adapter into its base model, for plain loading (`vcr ground --model DIR`).
+
+    Example: vcr rft merge runs/rft1 -o runs/rft1-merged
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        from rft.merge import merge_adapter
+        from vcr_cli.console import console
+        from vcr_cli.errors import UsageError
+
+        if not adapter_dir.is_dir():
+            raise UsageError(f"adapter folder not found: {adapter_dir}")
+        merged = merge_adapter(adapter_dir=adapter_dir, output_dir=output, base_model=base_model)
+        console.print(f"merged model saved to {merged}", soft_wrap=True, markup=False)

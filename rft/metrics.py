@@ -1,0 +1,173 @@
+"""Scores as the VideoChat-R1 evaluation computes them (strict parsing), in percent like the paper.
+
+- ground: per example ``iou = max(IoU, 0)`` of the span parsed by `parse_ground_strict` (0 when nothing
+  parses); ``miou`` = mean IoU, ``r@k`` = fraction with ``iou >= k``.
+- qa: ``accuracy`` = the first A-G letter of the <answer> block equals the solution's letter;
+  ``evidence_miou`` = multi-interval IoU of the strict <glue> against the evidence (0 if missing or invalid),
+  over the examples that have evidence (null when none has).
+- track: ``overlap`` = mean over examples of the mean IoU of the 8 boxes (0 when the answer is not 8 x 4).
+
+Only tasks present in the rows appear under ``"tasks"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vcr_cli.parsing import (
+    box_iou,
+    extract_letter,
+    parse_glue_strict,
+    parse_ground_strict,
+    parse_letter_strict,
+    parse_track_strict,
+    temporal_iou,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
+_DIGITS = 4
+
+
+def merge_intervals(spans: Iterable[Sequence[float]]) -> list[tuple[float, float]]:
+    """Sort by start and merge spans that touch or overlap (``start <= previous end``)."""
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted((float(s), float(e)) for s, e in spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def multi_interval_iou(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> float:
+    """IoU of two sets of [start, end] spans (VideoChat-R1's glue IoU).
+
+    Each set is merged first; the intersection is a two-pointer sweep over both; IoU is
+    ``inter / (len_a + len_b - inter)``, and 1.0 when that union is 0 (e.g. both empty).
+    """
+    x, y = merge_intervals(a), merge_intervals(b)
+    inter = 0.0
+    i = j = 0
+    while i < len(x) and j < len(y):
+        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if lo < hi:
+            inter += hi - lo
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    union = sum(e - s for s, e in x) + sum(e - s for s, e in y) - inter
+    return inter / union if union > 0 else 1.0
+
+
+def mean_box_iou(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) -> float:
+    """Mean IoU over paired boxes (VideoChat-R1's average_overlap); 0.0 for no pairs."""
+    pairs = list(zip(pred, gt))
+    if not pairs:
+        return 0.0
+    return sum(box_iou(list(p), list(g)) for p, g in pairs) / len(pairs)
+
+
+def _field(row: Any, name: str) -> Any:
+    if isinstance(row, dict):
+        return row.get(name)
+    return getattr(row, name, None)
+
+
+def _solution(row: Any) -> dict:
+    solution = _field(row, "solution")
+    if isinstance(solution, str):
+        solution = json.loads(solution)
+    return solution or {}
+
+
+def score_example(task: str, solution: dict, output: str | None) -> dict:
+    """Per-example scores (fractions, not percent) with strict parsing; what `score_predictions` averages."""
+    text = output or ""
+    if task == "ground":
+        span = parse_ground_strict(text)
+        gt = (float(solution["start"]), float(solution["end"]))
+        iou = max(temporal_iou(span, gt), 0.0) if span is not None else 0.0
+        return {"prediction": list(span) if span is not None else None, "iou": iou}
+    if task == "qa":
+        letter = parse_letter_strict(text)
+        result: dict = {"prediction": letter, "correct": letter is not None and letter == extract_letter(
+            str(solution["answer"]))}
+        evidence = solution.get("evidence")
+        glue = parse_glue_strict(text)
+        result["evidence"] = [list(span) for span in glue] if glue is not None else None
+        if evidence is not None:
+            result["evidence_iou"] = multi_interval_iou(glue, evidence) if glue is not None else 0.0
+        return result
+    if task == "track":
+        boxes = parse_track_strict(text)
+        overlap = mean_box_iou(boxes, solution["boxes"]) if boxes is not None else 0.0
+        return {"prediction": boxes, "overlap": overlap}
+    raise ValueError(f"unknown task {task!r}")
+
+
+def _pct(values: list[float]) -> float | None:
+    return round(100.0 * sum(values) / len(values), _DIGITS) if values else None
+
+
+def score_predictions(rows: Iterable[Any]) -> dict:
+    """Aggregate metrics for rows carrying ``task``, ``solution`` and ``output`` (dicts or `rft.data.Example`).
+
+    Returns ``{"tasks": {"ground": {"count", "miou", "r@0.3", "r@0.5", "r@0.7"}, "qa": {"count", "accuracy",
+    "evidence_miou"}, "track": {"count", "overlap"}}}`` in percent; only tasks present appear.
+    """
+    ious: list[float] = []
+    correct: list[float] = []
+    evidence: list[float] = []
+    overlaps: list[float] = []
+    for row in rows:
+        task = _field(row, "task")
+        scores = score_example(task, _solution(row), _field(row, "output"))
+        if task == "ground":
+            ious.append(scores["iou"])
+        elif task == "qa":
+            correct.append(1.0 if scores["correct"] else 0.0)
+            if "evidence_iou" in scores:
+                evidence.append(scores["evidence_iou"])
+        else:
+            overlaps.append(scores["overlap"])
+    tasks: dict[str, dict] = {}
+    if ious:
+        tasks["ground"] = {"count": len(ious), "miou": _pct(ious)}
+        for k in RECALL_THRESHOLDS:
+            tasks["ground"][f"r@{k}"] = _pct([1.0 if iou >= k else 0.0 for iou in ious])
+    if correct:
+        tasks["qa"] = {"count": len(correct), "accuracy": _pct(correct), "evidence_miou": _pct(evidence)}
+    if overlaps:
+        tasks["track"] = {"count": len(overlaps), "overlap": _pct(overlaps)}
+    return {"tasks": tasks}
+
+
+_LABELS = {"miou": "mIoU", "r@0.3": "R@0.3", "r@0.5": "R@0.5", "r@0.7": "R@0.7", "accuracy": "accuracy",
+           "evidence_miou": "evidence mIoU", "overlap": "overlap"}
+
+
+def render_table(metrics: dict) -> Table:
+    """The metrics as a rich table: one row per (task, metric), values in percent."""
+    from rich.table import Table
+
+    table = Table(title="scores (%, VideoChat-R1 parsing)")
+    table.add_column("task")
+    table.add_column("count", justify="right")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for task, values in metrics.get("tasks", {}).items():
+        first = True
+        for key, value in values.items():
+            if key == "count":
+                continue
+            shown = "–" if value is None else f"{value:.2f}"
+            table.add_row(task if first else "", str(values.get("count", "")) if first else "",
+                          _LABELS.get(key, key), shown)
+            first = False
+    return table
