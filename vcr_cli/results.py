@@ -8,7 +8,7 @@ from vcr_cli import __version__
 
 if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
-    from vcr_cli.video import SampledVideo
+    from vcr_cli.video import SampledVideo, VideoInfo
 
 SCHEMA_VERSION = 1
 
@@ -19,16 +19,21 @@ def sampling_dict(video: SampledVideo) -> dict:
             "video_tokens": plan.video_tokens}
 
 
-def base_result(task: str, runtime: Runtime, video: SampledVideo) -> dict:
+def header(task: str, runtime: Runtime, info: VideoInfo, sampling: dict) -> dict:
+    """The fields every result starts with."""
     return {
         "task": task,
         "schema_version": SCHEMA_VERSION,
         "vcr_version": __version__,
         "model": runtime.model_id,
         "runtime": runtime.describe(),
-        "video": video.info.to_dict(),
-        "sampling": sampling_dict(video),
+        "video": info.to_dict(),
+        "sampling": sampling,
     }
+
+
+def base_result(task: str, runtime: Runtime, video: SampledVideo) -> dict:
+    return header(task, runtime, video.info, sampling_dict(video))
 
 
 def clamp_time(t: float, duration: float) -> float:

@@ -130,6 +130,220 @@ class Runtime:
         return Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
                           seconds=time.perf_counter() - start)
 
+    def generate_image(self, prompt: str, image_rgb, max_new_tokens: int = 256) -> Generation:
+        """Ask about one image (uint8 RGB, H x W x 3, both sides multiples of 28: resize it with smart_resize first).
+
+        Qwen2.5-VL's grounding layout (the image, then the text); `bbox_2d` answers are in pixels of this image.
+        """
+        import torch
+
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        inputs = self.processor(text=[text], images=[image_rgb], images_kwargs={"do_resize": False},
+                                return_tensors="pt").to(self.model.device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True)
+        new = output[0, inputs["input_ids"].shape[1] :]
+        text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
+                          seconds=time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ several prompts about one video
+    # The HF model card's layout puts the video *before* the text, so every prompt about one video shares the
+    # token prefix `<|im_start|>system ... <|im_start|>user\n<|vision_start|><|video_pad|>...<|vision_end|>`.
+    # `prefill_video` runs the vision tower and the language model over that prefix once and keeps its KV cache;
+    # `generate_with_prefix` then only prefills each prompt's own tokens. Positions (MRoPE) are computed over the
+    # whole sequence exactly as `generate` does without a cache, so both paths give the same tokens.
+
+    def render_chat_video_first(self, prompt: str) -> str:
+        """The model card's layout: default system prompt, the video, then the user text."""
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _process_chat(self, text: str, video: SampledVideo):
+        """Processor output for an already rendered chat (same video arguments as build_inputs)."""
+        inputs = self.processor(
+            text=[text],
+            videos=[video.frames],
+            videos_kwargs={"video_metadata": [video.metadata()], "do_sample_frames": False, "do_resize": False,
+                           "cap_pixels_per_frame": True},
+            return_tensors="pt",
+        )
+        return inputs.to(self.model.device)
+
+    def build_inputs_video_first(self, prompt: str, video: SampledVideo):
+        return self._process_chat(self.render_chat_video_first(prompt), video)
+
+    def generate_video_first(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048,
+                             **generate_kwargs) -> DetailedGeneration:
+        """Video-first layout without a shared prefix: the reference the cached path must reproduce."""
+        inputs = dict(self.build_inputs_video_first(prompt, video))
+        return self._generate(inputs, max_new_tokens, generate_kwargs)
+
+    def prefill_video(self, video: SampledVideo) -> VideoPrefix:
+        """Encode the video and run the model over the shared prefix once; keep its KV cache."""
+        import torch
+
+        start = time.perf_counter()
+        text = self.render_chat_video_first("")
+        inputs = self._process_chat(text, video)
+        ids = inputs["input_ids"]
+        end_id = self.processor.tokenizer.convert_tokens_to_ids(VISION_END)
+        length = int((ids[0] == end_id).nonzero()[0, 0]) + 1  # the video comes first: its <|vision_end|>
+        prefix_ids = ids[:, :length]
+        mm_types = inputs["mm_token_type_ids"][:, :length]
+        video_kwargs = {k: inputs[k] for k in ("video_grid_thw", "second_per_grid_ts") if k in inputs}
+        positions = self._positions(prefix_ids, mm_types, video_kwargs)
+        cache_name = self._cache_name()
+        with torch.inference_mode():
+            # No attention mask (all ones), as generate drops it: the same attention path as the uncached prefill.
+            out = self.model(input_ids=prefix_ids, position_ids=positions, mm_token_type_ids=mm_types,
+                             pixel_values_videos=inputs["pixel_values_videos"], use_cache=True, logits_to_keep=1,
+                             **video_kwargs)
+        return VideoPrefix(input_ids=prefix_ids, mm_token_type_ids=mm_types, video_kwargs=video_kwargs,
+                           cache=getattr(out, cache_name), length=length, seconds=time.perf_counter() - start)
+
+    def generate_with_prefix(self, prefix: VideoPrefix, prompt: str, max_new_tokens: int = 2048,
+                             **generate_kwargs) -> DetailedGeneration:
+        """Answer `prompt` about the prefilled video: only the prompt's own tokens are prefilled."""
+        return self.generate_batch_with_prefix(prefix, [prompt], max_new_tokens, **generate_kwargs)[0]
+
+    def generate_batch_with_prefix(self, prefix: VideoPrefix, prompts: list[str], max_new_tokens: int = 2048,
+                                   **generate_kwargs) -> list[DetailedGeneration]:
+        """Answer several prompts about the prefilled video in one batched generate.
+
+        Each row is the shared prefix, padding (masked, taking no position), then the prompt's own tokens,
+        so every row sees exactly its unbatched positions; the decode steps of all prompts run together.
+        One prompt reuses the prefix cache itself (rewound afterwards); several get a copy per row.
+        """
+        import copy
+
+        import torch
+
+        device = prefix.input_ids.device
+        tokenizer = self.processor.tokenizer
+        suffixes = []
+        for prompt in prompts:
+            text = self.render_chat_video_first(prompt)
+            suffix = text[text.index(VISION_END) + len(VISION_END) :]
+            suffixes.append(tokenizer(suffix, add_special_tokens=False, return_tensors="pt")["input_ids"][0])
+        rows, width = len(prompts), max(len(s) for s in suffixes)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        ids = torch.full((rows, prefix.length + width), pad_id, dtype=prefix.input_ids.dtype, device=device)
+        mask = torch.zeros_like(ids)
+        ids[:, : prefix.length] = prefix.input_ids[0]
+        mask[:, : prefix.length] = 1
+        for row, suffix in enumerate(suffixes):
+            ids[row, ids.shape[1] - len(suffix) :] = suffix.to(device)
+            mask[row, ids.shape[1] - len(suffix) :] = 1
+        mm_types = torch.zeros_like(ids)
+        mm_types[:, : prefix.length] = prefix.mm_token_type_ids[0]
+        video_kwargs = {k: v.repeat(rows, *([1] * (v.ndim - 1))) for k, v in prefix.video_kwargs.items()}
+        inputs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm_types,
+                  "position_ids": self._positions(ids, mm_types, video_kwargs, mask)}
+        if rows == 1:
+            prefix.rewind()
+            cache = prefix.cache
+        else:
+            cache = copy.deepcopy(prefix.cache)
+            cache.batch_repeat_interleave(rows)
+        inputs[self._cache_name()] = cache
+        try:
+            return self._generate_rows(inputs, max_new_tokens, generate_kwargs)
+        finally:
+            if rows == 1:
+                prefix.rewind()  # generate appended this prompt's tokens to the shared cache: drop them
+            del cache
+
+    def _cache_name(self) -> str:
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    def _positions(self, ids, mm_token_type_ids, video_kwargs: dict, attention_mask=None):
+        """The [4, batch, seq] (text + MRoPE t/h/w) positions generate computes for a fresh (uncached) prompt."""
+        import torch
+
+        mask = torch.ones_like(ids) if attention_mask is None else attention_mask
+        kwargs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm_token_type_ids, **video_kwargs}
+        return self.model._prepare_position_ids_for_generation(ids, kwargs)
+
+    def _generate_rows(self, inputs: dict, max_new_tokens: int, generate_kwargs: dict) -> list[DetailedGeneration]:
+        """Batched generate; each row's new tokens end at its first end-of-sequence token (batch padding cut)."""
+        import torch
+
+        prompt_len = int(inputs["input_ids"].shape[1])
+        eos = self.model.generation_config.eos_token_id
+        eos = set([eos] if isinstance(eos, int) else (eos or []))
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True, **generate_kwargs)
+        seconds = time.perf_counter() - start
+        sequences = output if isinstance(output, torch.Tensor) else output.sequences
+        generations = []
+        for row in range(sequences.shape[0]):
+            new = sequences[row, prompt_len:].tolist()
+            ends = [i for i, token in enumerate(new) if token in eos]
+            new = new[: ends[0] + 1] if ends else new
+            text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            generations.append(DetailedGeneration(
+                text=text, prompt_tokens=int(inputs["attention_mask"][row].sum()), new_tokens=len(new),
+                seconds=seconds, token_ids=new, output=None if isinstance(output, torch.Tensor) else output, row=row))
+        return generations
+
+    def _generate(self, inputs: dict, max_new_tokens: int, generate_kwargs: dict) -> DetailedGeneration:
+        import torch
+
+        prompt_len = int(inputs["input_ids"].shape[1])
+        start = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True, **generate_kwargs)
+        sequences = output if isinstance(output, torch.Tensor) else output.sequences
+        new = sequences[0, prompt_len:]
+        text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return DetailedGeneration(text=text, prompt_tokens=prompt_len, new_tokens=int(new.shape[0]),
+                                  seconds=time.perf_counter() - start, token_ids=new.tolist(),
+                                  output=None if isinstance(output, torch.Tensor) else output)
+
+
+    def generate_scored(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> DetailedGeneration:
+        """Like `generate` (training layout), keeping per-step scores for `scoring.answer_confidence`."""
+        inputs = dict(self.build_inputs(prompt, video))
+        return self._generate(inputs, max_new_tokens, {"output_scores": True, "return_dict_in_generate": True})
+
+VISION_END = "<|vision_end|>"
+
+
+@dataclass
+class DetailedGeneration(Generation):
+    """A Generation plus the new token ids and, when asked for (return_dict_in_generate), generate's output.
+
+    For a batched generation `seconds` is the whole batch's time and `output` is shared: this one is `row`.
+    """
+
+    token_ids: list[int] = field(default_factory=list)
+    output: Any = None
+    row: int = 0  # this generation's row in `output` when several prompts were generated together
+
+
+@dataclass
+class VideoPrefix:
+    """A video's shared prompt prefix, prefilled: its ids, MRoPE inputs and KV cache (on the model's device)."""
+
+    input_ids: Any
+    mm_token_type_ids: Any
+    video_kwargs: dict
+    cache: Any
+    length: int
+    seconds: float
+
+    def rewind(self) -> None:
+        """Crop the cache back to the prefix (generate appends to it in place)."""
+        extra = self.cache.get_seq_length() - self.length
+        if extra > 0:
+            self.cache.crop(-extra)
+
 
 def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "auto") -> Runtime:
     """Load a Qwen2.5-VL checkpoint by hub id or local directory; ModelLoadError with a fix if not found."""
@@ -158,9 +372,10 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
             trust_remote_code=False,
             attn_implementation="sdpa",
         )
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # OSError, SafetensorError, ValueError, bitsandbytes errors ...
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        if source == model_id:
+        reason = f"{type(exc).__name__}: {reason}"
+        if source == model_id and isinstance(exc, OSError):
             raise ModelLoadError(
                 f"model {model_id!r} is not in the local cache and could not be downloaded ({reason}). "
                 f"Download it where the hub is reachable (`hf download {model_id} --local-dir DIR`) "

@@ -43,19 +43,38 @@ class VideoInfo:
 
 @dataclass
 class SampledVideo:
-    """Decoded, resized frames (uint8, T x H x W x 3, RGB) plus the plan that produced them."""
+    """Decoded, resized frames (uint8, T x H x W x 3, RGB) plus the plan that produced them.
+
+    A window of a longer video has `start_frame` (its first frame in the whole video) and
+    `span_frames` (its length); the model then sees time 0 at the window start, and `offset`
+    maps its answers back to whole-video seconds.
+    """
 
     info: VideoInfo
     plan: SamplingPlan
     frames: np.ndarray
+    start_frame: int = 0
+    span_frames: int | None = None
+
+    @property
+    def offset(self) -> float:
+        return self.start_frame / self.info.fps
+
+    @property
+    def span_seconds(self) -> float:
+        return (self.span_frames or self.info.frames) / self.info.fps
 
     @property
     def timestamps(self) -> list[float]:
         return [i / self.info.fps for i in self.plan.indices]
 
     def metadata(self) -> dict:
-        """What transformers' video processor needs to compute the real time step per grid."""
-        return {"total_num_frames": self.info.frames, "fps": self.info.fps, "frames_indices": list(self.plan.indices)}
+        """What transformers' video processor needs to compute the real time step per grid.
+
+        transformers derives sampled_fps = len(frames_indices) / total_num_frames * fps.
+        """
+        return {"total_num_frames": self.span_frames or self.info.frames, "fps": self.info.fps,
+                "frames_indices": [i - self.start_frame for i in self.plan.indices]}
 
 
 def _frame_files(folder: Path) -> list[Path]:
@@ -204,3 +223,26 @@ def sample_video(
                          max_pixels=max_pixels)
     frames = read_frames(path, plan.indices, plan.width, plan.height)
     return SampledVideo(info=info, plan=plan, frames=frames)
+
+
+def sample_span(
+    path: str | Path,
+    info: VideoInfo,
+    start_frame: int,
+    end_frame: int,
+    fps: float = 2.0,
+    max_frames: int = 768,
+    max_pixels: int | None = None,
+) -> SampledVideo:
+    """Sample frames [start_frame, end_frame) by the training rule, as if they were a whole video."""
+    from vcr_cli.sampling import FRAME_FACTOR
+
+    span = end_frame - start_frame
+    if span < FRAME_FACTOR:
+        raise BadVideoError(f"the span {start_frame}..{end_frame} of {path} is shorter than {FRAME_FACTOR} frames")
+    plan = plan_sampling(span, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
+                         max_pixels=max_pixels)
+    plan = SamplingPlan(indices=[start_frame + i for i in plan.indices], width=plan.width, height=plan.height,
+                        fps=plan.fps)
+    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    return SampledVideo(info=info, plan=plan, frames=frames, start_frame=start_frame, span_frames=span)

@@ -22,6 +22,9 @@ from vcr_cli.options import (
     ThinkOpt,
     VideoArg,
 )
+from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+
+LONG = "Long videos"
 
 
 def ground(
@@ -30,8 +33,21 @@ def ground(
     output: OutputOpt = None,
     annotate: AnnotateOpt = None,
     srt: Annotated[Optional[Path], typer.Option("--srt", dir_okay=False, show_default=False,
-                                                help="Write the segment as a subtitle cue (SRT).",
+                                                help="Write the segment(s) as subtitle cues (SRT).",
                                                 rich_help_panel="Outputs")] = None,
+    chapters: Annotated[Optional[Path], typer.Option("--chapters", dir_okay=False, show_default=False,
+                                                     help="Write the segment(s) as WebVTT chapters.",
+                                                     rich_help_panel="Outputs")] = None,
+    window: Annotated[float, typer.Option("--window", min=4.0, help="Seconds per window on videos longer than "
+                                          "this; each window is sampled like a whole video.",
+                                          rich_help_panel=LONG)] = DEFAULT_WINDOW_S,
+    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.",
+                                           rich_help_panel=LONG)] = DEFAULT_OVERLAP_S,
+    all_segments: Annotated[bool, typer.Option("--all", help="Return every occurrence found, best first "
+                                               "(default: the best one).", rich_help_panel=LONG)] = False,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Drop segments whose score "
+                                             "(the answer's mean token probability) is lower.",
+                                             rich_help_panel=LONG)] = 0.0,
     strict: Annotated[bool, typer.Option("--strict", help="Parse answers exactly as VideoChat-R1's evaluation does.",
                                          rich_help_panel="Model")] = False,
     model: ModelOpt = None,
@@ -50,55 +66,106 @@ def ground(
     from vcr_cli.console import handle_errors
 
     with handle_errors():
-        _run(video, query, output, annotate, srt, strict, model, quant.value, device.value, think, max_new_tokens,
-             fps, max_frames, max_pixels)
+        _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
+             overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
+             quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
+             max_frames=max_frames, max_pixels=max_pixels)
 
 
-def _run(video, query, output, annotate, srt, strict, model, quant, device, think, max_new_tokens, fps, max_frames,
-         max_pixels) -> None:
+def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
+         quant, device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+    import contextlib
+
     from vcr_cli.console import console, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_output_path
-    from vcr_cli.outputs.text import write_json, write_srt
+    from vcr_cli.outputs.text import write_json, write_srt, write_vtt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
+    from vcr_cli.runtime import load_runtime
     from vcr_cli.tasks.ground import ground as ground_task
-    from vcr_cli.tasks.ground import segment_drawer
+    from vcr_cli.tasks.ground import ground_windows, segment_drawer
     from vcr_cli.video import probe
 
-    if not query.strip():
+    query = query.strip()
+    if not query:
         raise UsageError('the query is empty; describe the event, e.g. "person opens door"')
-    for path, what in ((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")):
+    for path, what in ((output, "JSON"), (annotate, "--annotate"), (srt, "--srt"), (chapters, "--chapters")):
         check_output_path(path, what)
     info = probe(video)
-    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
-                                                SamplingOptions(fps, max_frames, max_pixels), info=info)
-    result = ground_task(runtime, sampled, query.strip(), think=think, strict=strict, max_new_tokens=max_new_tokens)
-    result["timings_s"].update(timings)
+    sampling = SamplingOptions(fps, max_frames, max_pixels)
+    if info.duration <= window:
+        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info)
+        result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+        result["timings_s"].update(timings)
+        kept = [s for s in result["segments"] if (s["score"] or 0.0) >= min_score]
+        if len(kept) < len(result["segments"]):
+            result["segments"], result["status"] = kept, "below_min_score"
+    else:
+        from vcr_cli.console import quiet_libraries, status
 
+        quiet_libraries()
+        with status(f"Loading {model or 'model'} ({quant})..."):
+            runtime = load_runtime(model, quant=quant, device=device)
+        with _progress(console) as advance:
+            result = ground_windows(runtime, video, info, query, sampling, window, overlap, think=think,
+                                    strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
+                                    min_score=min_score, progress=advance)
+        result["timings_s"]["load"] = round(runtime.load_seconds, 3)
+    _add_gpu_memory(result, runtime)
+
+    cues = [(s["start"], s["end"], query) for s in result["segments"]]
     if annotate is not None:
         from vcr_cli.outputs.video import annotate_video
 
-        with console.status("Writing annotated video...") if console.is_terminal else _null():
+        with console.status("Writing annotated video...") if console.is_terminal else contextlib.nullcontext():
             result["annotated"] = annotate_video(video, annotate, info,
                                                  segment_drawer(query, info.duration, result["segments"]))
     if srt is not None:
-        write_srt([(s["start"], s["end"], query) for s in result["segments"]], srt)
+        write_srt(cues, srt)
+    if chapters is not None:
+        write_vtt([(s, e, f"{q} ({seg['score']:.2f})" if seg.get("score") is not None else q)
+                   for (s, e, q), seg in zip(cues, result["segments"])], chapters)
     if output is not None:
         write_json(result, output)
 
     target = console if output == "-" else stdout
-    if result["status"] == "ok":
-        seg = result["segments"][0]
-        target.print(f"[bold]{query}[/]: [green]{seg['start']:.2f}s → {seg['end']:.2f}s[/]"
-                     f"  (video {info.duration:.2f}s)")
+    if result["segments"]:
+        for seg in result["segments"]:
+            score = f"  score {seg['score']:.2f}" if seg.get("score") is not None else ""
+            target.print(f"[bold]{query}[/]: [green]{seg['start']:.2f}s → {seg['end']:.2f}s[/]{score}"
+                         f"  (video {info.duration:.2f}s)")
+    elif result["status"] == "below_min_score":
+        target.print(f"[bold]{query}[/]: [yellow]no segment scored at least {min_score}[/]")
     else:
-        target.print(f"[bold]{query}[/]: [yellow]no segment could be parsed[/] from the answer: {result['raw']!r}")
-    for path in (output, annotate, srt):
+        raw = result["raw"] if isinstance(result["raw"], str) else result["raw"][0]
+        target.print(f"[bold]{query}[/]: [yellow]no segment could be parsed[/] from the answer: {raw!r}")
+    for path in (output, annotate, srt, chapters):
         if path is not None and str(path) != "-":
             console.print(f"saved {path}")
 
 
-def _null():
+def _add_gpu_memory(result: dict, runtime) -> None:
+    if runtime.device == "cuda":
+        import torch
+
+        result["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+
+
+def _progress(console):
+    """A context manager yielding advance(done, total) that drives a rich progress bar with an ETA."""
     import contextlib
 
-    return contextlib.nullcontext()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextlib.contextmanager
+    def manager():
+        with Progress(TextColumn("grounding windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
+            task = progress.add_task("windows", total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield advance
+
+    return manager()

@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vcr_cli.parsing import extract_think, parse_ground
 from vcr_cli.prompts import render_ground
-from vcr_cli.results import base_result, clamp_time
+from vcr_cli.results import base_result, clamp_time, header, sampling_dict
+from vcr_cli.scoring import answer_confidence
 
 if TYPE_CHECKING:
+    from vcr_cli.pipeline import SamplingOptions
     from vcr_cli.runtime import Runtime
-    from vcr_cli.video import SampledVideo
+    from vcr_cli.video import SampledVideo, VideoInfo
+
+
+def ground_span(
+    runtime: Runtime,
+    video: SampledVideo,
+    query: str,
+    think: bool = True,
+    strict: bool = False,
+    max_new_tokens: int = 2048,
+) -> dict:
+    """One model pass over a sampled video (or window): the raw answer and its segment in whole-video seconds.
+
+    The model's times are relative to the first sampled frame's span (0 at the window start);
+    they are shifted by the window offset and clamped to the window.
+    """
+    template, prompt = render_ground(query, think=think)
+    generation = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens)
+    span = parse_ground(generation.text, strict=strict)
+    segment = None
+    if span is not None:
+        lo, hi = video.offset, video.offset + video.span_seconds
+        start = clamp_time(video.offset + min(span), video.info.duration)
+        end = clamp_time(video.offset + max(span), video.info.duration)
+        start, end = min(max(start, lo), hi), min(max(end, lo), hi)
+        confidence = answer_confidence(runtime, generation)
+        segment = {"start": round(start, 3), "end": round(end, 3),
+                   "score": round(confidence, 4) if confidence is not None else None}
+    return {"template": template, "raw": generation.text, "thinking": extract_think(generation.text),
+            "segment": segment, "prompt_tokens": generation.prompt_tokens, "new_tokens": generation.new_tokens,
+            "seconds": generation.seconds}
 
 
 def ground(
@@ -26,28 +62,89 @@ def ground(
     `strict` uses VideoChat-R1's evaluation parser (for metrics); the default lenient parser also
     accepts `1.5 - 3.2`, `[1.5, 3.2]` and similar. Unparseable answers give status "unparsed".
     """
-    template, prompt = render_ground(query, think=think)
-    generation = runtime.generate(prompt, video, max_new_tokens=max_new_tokens)
-    span = parse_ground(generation.text, strict=strict)
-    duration = video.info.duration
-    segments = []
-    if span is not None:
-        start, end = clamp_time(min(span), duration), clamp_time(max(span), duration)
-        segments.append({"start": start, "end": end})
+    one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+    segments = [one["segment"]] if one["segment"] else []
     result = base_result("ground", runtime, video)
     result.update(
         {
             "query": query,
             "status": "ok" if segments else "unparsed",
             "segments": segments,
-            "raw": generation.text,
-            "thinking": extract_think(generation.text),
-            "prompt_template": template,
+            "raw": one["raw"],
+            "thinking": one["thinking"],
+            "prompt_template": one["template"],
             "parser": "strict" if strict else "lenient",
-            "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
-            "timings_s": {"generate": round(generation.seconds, 3)},
+            "tokens": {"prompt": one["prompt_tokens"], "generated": one["new_tokens"]},
+            "timings_s": {"generate": round(one["seconds"], 3)},
         }
     )
+    return result
+
+
+def ground_windows(
+    runtime: Runtime,
+    path: str | Path,
+    info: VideoInfo,
+    query: str,
+    sampling: SamplingOptions,
+    window_s: float,
+    overlap_s: float,
+    think: bool = True,
+    strict: bool = False,
+    max_new_tokens: int = 2048,
+    all_segments: bool = False,
+    min_score: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Ground window by window (each sampled like a whole video), map answers to whole-video time, merge.
+
+    Only one window's frames are held at a time (plus the next one, decoded in a thread while the
+    model answers), so memory stays flat however long the video is.
+    """
+    from vcr_cli.video import sample_span
+    from vcr_cli.windows import merge_segments, plan_windows
+
+    windows = plan_windows(info.frames, info.fps, window_s, overlap_s)
+
+    def decode(w):
+        return sample_span(path, info, w.start_frame, w.end_frame, fps=sampling.fps, max_frames=sampling.max_frames,
+                           max_pixels=sampling.max_pixels)
+
+    answers, candidates = [], []
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(decode, windows[0])
+        for k, window in enumerate(windows):
+            video = pending.result()
+            if k + 1 < len(windows):
+                pending = pool.submit(decode, windows[k + 1])
+            one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+            answers.append({"window": k, "start": round(window.start, 3), "end": round(window.end, 3),
+                            "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
+                            "seconds": round(one["seconds"], 3)})
+            if one["segment"] is not None:
+                seg = dict(one["segment"], window=k)
+                seg["score"] = seg["score"] if seg["score"] is not None else 0.0
+                candidates.append(seg)
+            del video
+            if progress:
+                progress(k + 1, len(windows))
+    merged = merge_segments(candidates)
+    kept = [s for s in merged if s["score"] >= min_score]
+    segments = kept if all_segments else kept[:1]
+    first = answers[0]
+    result = header("ground", runtime, info, first["sampling"])
+    result.update({
+        "query": query,
+        "status": "ok" if segments else ("unparsed" if not candidates else "below_min_score"),
+        "segments": segments,
+        "raw": first["raw"] if len(answers) == 1 else [a["raw"] for a in answers],
+        "thinking": extract_think(first["raw"]) if len(answers) == 1 else None,
+        "prompt_template": render_ground(query, think=think)[0],
+        "parser": "strict" if strict else "lenient",
+        "windows": {"length_s": window_s, "overlap_s": overlap_s, "count": len(windows), "answers": answers},
+        "timings_s": {"windows": round(time.perf_counter() - started, 3)},
+    })
     return result
 
 
