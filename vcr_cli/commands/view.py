@@ -1,0 +1,33 @@
+"""`vcr view RESULT.json`: a self-contained HTML page to browse a result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def view(
+    result: Annotated[Path, typer.Argument(help="A JSON result from vcr ground, track or ask.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False, show_default=False,
+                                                   help="HTML page to write (default: RESULT.html).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", dir_okay=False, show_default=False,
+                                                  help="Play this file instead of the result's video "
+                                                       "(e.g. an H.264 copy).")] = None,
+    embed: Annotated[bool, typer.Option("--embed", help="Embed the video in the page (one file to share).")] = False,
+) -> None:
+    """Write an HTML page: the video, a clickable timeline, tracked boxes, answers with evidence.
+
+    Example: vcr view result.json -o result.html
+    """
+    from vcr_cli.console import console, handle_errors
+    from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
+    from vcr_cli.viewer import load_result, render_page, video_source
+
+    with handle_errors():
+        data = load_result(result)
+        page = output or result.with_suffix(".html")
+        check_output_path(page, "--output")
+        write_text_atomic(page, render_page(data, video_source(data, page, video, embed)))
+        console.print(f"saved {page}")
