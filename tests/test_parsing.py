@@ -100,3 +100,18 @@ def test_parsers_never_raise(text):
         fn(text)
     span = parsing.parse_ground_lenient("<answer>" + text)
     assert span is None or span[0] <= span[1]
+
+
+@given(st.text(max_size=200), st.floats(0.5, 7200), st.floats(0, 7200), st.floats(1, 600))
+def test_answers_never_leave_the_video(text, duration, offset, length):
+    """Whatever the model says, a grounded segment lies inside the window and the video."""
+    from vcr_cli.tasks.ground import to_video_time
+
+    offset = min(offset, duration)
+    for candidate in (text, f"<answer>{text}</answer>", "<answer>-5 to 1e9</answer>", "<answer>99999 to 3</answer>"):
+        span = parsing.parse_ground_lenient(candidate)
+        if span is None:
+            continue
+        start, end = to_video_time(span, offset, length, duration)
+        assert 0.0 <= start <= end <= duration
+        assert offset - 1e-3 <= start and end <= offset + length + 1e-3

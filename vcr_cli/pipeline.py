@@ -39,6 +39,13 @@ def load_with_video(
     import torch  # noqa: F401  (import once, before threads, to avoid import-lock contention)
 
     quiet_libraries()
+    if runtime is None:
+        from vcr_cli.memory import check_gpu_fits
+        from vcr_cli.sampling import plan_sampling
+
+        plan = plan_sampling(info.frames, info.fps, info.width, info.height, fps=sampling.fps,
+                             max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
+        check_gpu_fits(model.quant, model.device, plan.video_tokens)
     timings: dict[str, float] = {}
     start = time.perf_counter()
 

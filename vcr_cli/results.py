@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from vcr_cli import __version__
@@ -37,4 +38,5 @@ def base_result(task: str, runtime: Runtime, video: SampledVideo) -> dict:
 
 
 def clamp_time(t: float, duration: float) -> float:
-    return round(min(max(float(t), 0.0), duration), 3)
+    """Seconds rounded to the millisecond, never outside [0, duration] (rounding included)."""
+    return min(max(round(float(t), 3), 0.0), math.floor(duration * 1000) / 1000)

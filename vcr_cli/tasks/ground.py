@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from vcr_cli.video import SampledVideo, VideoInfo
 
 
+def to_video_time(span: tuple[float, float], offset: float, length: float, duration: float) -> tuple[float, float]:
+    """Model seconds (0 = first frame it saw) -> whole-video seconds, ordered and inside the window and video."""
+    lo, hi = max(0.0, offset), min(duration, offset + length)
+    start, end = sorted(float(t) for t in span)
+    start = clamp_time(min(max(offset + start, lo), hi), duration)
+    end = clamp_time(min(max(offset + end, lo), hi), duration)
+    return start, end
+
+
 def ground_span(
     runtime: Runtime,
     video: SampledVideo,
@@ -37,13 +46,9 @@ def ground_span(
     span = parse_ground(generation.text, strict=strict)
     segment = None
     if span is not None:
-        lo, hi = video.offset, video.offset + video.span_seconds
-        start = clamp_time(video.offset + min(span), video.info.duration)
-        end = clamp_time(video.offset + max(span), video.info.duration)
-        start, end = min(max(start, lo), hi), min(max(end, lo), hi)
+        start, end = to_video_time(span, video.offset, video.span_seconds, video.info.duration)
         confidence = answer_confidence(runtime, generation)
-        segment = {"start": round(start, 3), "end": round(end, 3),
-                   "score": round(confidence, 4) if confidence is not None else None}
+        segment = {"start": start, "end": end, "score": round(confidence, 4) if confidence is not None else None}
     return {"template": template, "raw": generation.text, "thinking": extract_think(generation.text),
             "segment": segment, "prompt_tokens": generation.prompt_tokens, "new_tokens": generation.new_tokens,
             "seconds": generation.seconds}
