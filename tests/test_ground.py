@@ -52,7 +52,8 @@ def test_ground_generated_clip_clamps_to_duration(parrot, clip, tmp_path):
                                  "-o", "-", "--quant", "none"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert [(s["start"], s["end"]) for s in data["segments"]] == [(0.5, 1.601)]  # floor to the millisecond: never past the end
+    # the end is floored to the millisecond: never past the end of the video
+    assert [(s["start"], s["end"]) for s in data["segments"]] == [(0.5, 1.601)]
     assert data["prompt_template"] == "GROUND_TEMPLATE_NOTHINK"
     assert data["video"]["fps"] == pytest.approx(29.97, abs=1e-3)
 

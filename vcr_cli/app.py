@@ -10,8 +10,14 @@ from typing import Annotated
 
 import typer
 
+from rft.cli import app as rft_app
 from vcr_cli import __version__
+from vcr_cli.commands.ask import ask
+from vcr_cli.commands.batch import batch
+from vcr_cli.commands.doctor import doctor
 from vcr_cli.commands.ground import ground
+from vcr_cli.commands.track import track
+from vcr_cli.commands.view import view
 
 app = typer.Typer(
     name="vcr",
@@ -43,6 +49,12 @@ def root(
 
 
 app.command("ground")(ground)
+app.command("track")(track)
+app.command("doctor")(doctor)
+app.command("view")(view)
+app.add_typer(rft_app, name="rft")
+app.command("ask")(ask)
+app.command("batch")(batch)
 
 
 def main() -> None:

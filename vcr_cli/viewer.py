@@ -73,6 +73,7 @@ _SCRIPT = r"""
   });
   const frames = data.task === 'track' ? (data.frames || []) : [];
   const fps = (data.video && data.video.fps) || 25;
+  const byFrame = new Map(frames.map((f) => [f.frame, f]));  // frames may cover only --start..--end
   function draw() {
     playhead.style.left = pct(video.currentTime) + '%';
     if (!frames.length) return;
@@ -82,8 +83,9 @@ _SCRIPT = r"""
     ctx.clearRect(0, 0, w, h);
     const vw = video.videoWidth || data.video.width, vh = video.videoHeight || data.video.height;
     const scale = Math.min(w / vw, h / vh), ox = (w - vw * scale) / 2, oy = (h - vh * scale) / 2;
-    const idx = Math.min(frames.length - 1, Math.max(0, Math.floor(video.currentTime * fps + 1e-6)));
-    const box = frames[idx] && frames[idx].box;
+    const frame = Math.floor(video.currentTime * fps + 1e-6);
+    const entry = byFrame.get(frame);
+    const box = entry && entry.box;
     if (!box) return;
     ctx.strokeStyle = '#2ecc71'; ctx.lineWidth = 3;
     ctx.strokeRect(ox + box[0] * scale, oy + box[1] * scale, (box[2] - box[0]) * scale, (box[3] - box[1]) * scale);

@@ -42,6 +42,17 @@ def iter_frames(path: str | Path, batch: int = _BATCH) -> Iterator[np.ndarray]:
     """Every frame of a video, in order, as RGB uint8 arrays (decord, sequential batches)."""
     import decord
 
+    if Path(path).is_dir():  # a folder of frames (GOT-10k style)
+        import cv2
+
+        from vcr_cli.video import _frame_files
+
+        for file in _frame_files(Path(path)):
+            image = cv2.imread(str(file))
+            if image is None:
+                raise BadVideoError(f"cannot read image {file}")
+            yield image[:, :, ::-1].copy()
+        return
     try:
         reader = decord.VideoReader(str(path), num_threads=0)
     except Exception:

@@ -1,0 +1,134 @@
+"""`vcr ask VIDEO QUESTION [--option TEXT]...` and `vcr ask VIDEO --questions FILE`: answers with evidence."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vcr_cli.options import (
+    Device,
+    DeviceOpt,
+    FpsOpt,
+    MaxFramesOpt,
+    MaxNewTokensOpt,
+    MaxPixelsOpt,
+    ModelOpt,
+    OutputOpt,
+    Quant,
+    QuantOpt,
+    ThinkOpt,
+    VideoArg,
+)
+
+
+class Layout(str, Enum):
+    auto = "auto"
+    text_first = "text-first"
+    shared_prefix = "shared-prefix"
+
+
+LAYOUT_NAMES = {"auto": "auto", "text-first": "text_first", "shared-prefix": "video_first_shared_prefix"}
+
+
+def ask(
+    video: VideoArg,
+    question: Annotated[Optional[str], typer.Argument(
+        help='The question, e.g. "what does the person pick up?" (or use --questions).', show_default=False)] = None,
+    option: Annotated[Optional[list[str]], typer.Option(
+        "--option", metavar="TEXT", show_default=False,
+        help="An answer option (repeat: A, B, C... in order). Without options the question is open.")] = None,
+    questions: Annotated[Optional[Path], typer.Option(
+        "--questions", dir_okay=False, show_default=False,
+        help='JSONL or YAML file of {"question": ..., "options": [...]}: all answered with one video encoding.',
+    )] = None,
+    output: OutputOpt = None,
+    srt: Annotated[Optional[Path], typer.Option("--srt", dir_okay=False, show_default=False,
+                                                help="Write each answer's evidence spans as subtitle cues (SRT).",
+                                                rich_help_panel="Outputs")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Parse answers exactly as VideoChat-R1's evaluation does.",
+                                         rich_help_panel="Model")] = False,
+    layout: Annotated[Layout, typer.Option(
+        "--layout", rich_help_panel="Model",
+        help="Prompt layout. auto: one question text-first (as trained), several video-first sharing one "
+             "prefilled video prefix.")] = Layout.auto,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, rich_help_panel="Model",
+        help="Questions generated together in the shared-prefix layout (each holds a copy of the video's KV "
+             "cache: lower it to save GPU memory).")] = 8,
+    model: ModelOpt = None,
+    quant: QuantOpt = Quant.four_bit,
+    device: DeviceOpt = Device.auto,
+    think: ThinkOpt = True,
+    max_new_tokens: MaxNewTokensOpt = 2048,
+    fps: FpsOpt = 2.0,
+    max_frames: MaxFramesOpt = 768,
+    max_pixels: MaxPixelsOpt = None,
+) -> None:
+    """Answer questions about a video, with the time spans each answer rests on.
+
+    Examples: vcr ask video.mp4 "what does the man hold?" --option cup --option phone --option book -o answer.json
+
+              vcr ask video.mp4 --questions questions.yaml -o answers.json
+    """
+    from vcr_cli.console import handle_errors
+
+    with handle_errors():
+        _run(video, question, option or [], questions, output, srt, strict, LAYOUT_NAMES[layout.value], batch_size,
+             model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
+
+
+def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
+    """The questions to ask, validated (UsageError, exit 2, before any model work)."""
+    from vcr_cli.errors import UsageError
+    from vcr_cli.questions import load_questions, make_question
+
+    if questions_file is not None:
+        if question is not None:
+            raise UsageError("give either a QUESTION or --questions FILE, not both")
+        if options:
+            raise UsageError("--option goes with a single QUESTION; in a --questions file give each question's "
+                             '"options" list')
+        return load_questions(questions_file)
+    if question is None:
+        raise UsageError('no question: give one, e.g. vcr ask video.mp4 "what happens?", or --questions FILE')
+    return [make_question(question, options)]
+
+
+def _run(video, question, options, questions_file, output, srt, strict, layout, batch_size, model, quant, device,
+         think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+    from rich.markup import escape
+
+    from vcr_cli.console import console, stdout
+    from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.outputs.text import write_json, write_srt
+    from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
+    from vcr_cli.tasks.ask import answer_line, ask_many
+    from vcr_cli.video import probe
+
+    asked = collect_questions(question, options, questions_file)
+    for path, what in ((output, "JSON"), (srt, "--srt")):
+        check_output_path(path, what)
+    info = probe(video)
+    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
+                                                SamplingOptions(fps, max_frames, max_pixels), info=info)
+    result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                      layout=layout, batch_size=batch_size)
+    result["timings_s"].update(timings)
+
+    if srt is not None:
+        cues = [(e["start"], e["end"], f"{a['question']} → {a['answer_text']}")
+                for a in result["answers"] if a["status"] == "ok" for e in a["evidence"]]
+        write_srt(sorted(cues, key=lambda c: (c[0], c[1])), srt)
+    if output is not None:
+        write_json(result, output)
+
+    target = console if output == "-" else stdout
+    for answer in result["answers"]:
+        colour = "green" if answer["status"] == "ok" else "yellow"
+        target.print(f"[{colour}]{escape(answer_line(answer))}[/]", soft_wrap=True)
+    for path in (output, srt):
+        if path is not None and str(path) != "-":
+            console.print(f"saved {path}")

@@ -1,0 +1,496 @@
+"""Object tracking: a box on every frame. The Python API behind `vcr track`.
+
+VideoChat-R1 tracks the way it was trained on GOT-10k: given the object's name and its box in the
+first frame (normalized, written as a Python list), it answers 8 normalized boxes for 8 frames
+spread over the clip. vcr covers a clip (or a --start/--end range) with windows of 8 keyframes,
+each window starting at the previous window's last frame from the previous window's last box, then
+fills every frame in between (`vcr_cli.tracking`: linear interpolation, refined by template matching
+where the match is trustworthy).
+
+Sampling per window, as in training: 8 frames resized under the 3584*28*28 video budget (at most
+768*28*28 pixels per frame, 1008x560 for 16:9 sources) and fed at a *nominal 2 fps*: VideoChat-R1's
+tracking data are frame lists, which its trainer and evaluator always passed at fps 2, so that is
+the temporal spacing the model learned boxes for (the real spacing is recorded in the JSON).
+
+Without a start box the object is located in the first frame by Qwen2.5-VL's image grounding
+(`{"bbox_2d": [...]}` in pixels of the resized image, mapped back to the original frame).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vcr_cli.errors import BadVideoError, UsageError, VcrError
+from vcr_cli.parsing import extract_think, parse_bbox_2d, parse_track_lenient, parse_track_strict
+from vcr_cli.prompts import render_track
+from vcr_cli.results import base_result
+from vcr_cli.sampling import IMAGE_FACTOR, MIN_PIXELS, SamplingPlan, frame_indices, frame_pixel_cap, smart_resize
+from vcr_cli.tracking import box_area, box_to_norm, box_to_pixels, clip_box, interpolate, round_box
+from vcr_cli.video import SampledVideo, VideoInfo
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vcr_cli.runtime import Runtime
+
+KEYFRAMES = 8  # boxes per answer (VideoChat-R1's tracking format)
+DEFAULT_WINDOW_S = 15.0  # about one GOT-10k training sequence (~150 frames at 10 fps): keyframes ~2 s apart
+TRAINING_TRACK_FPS = 2.0  # the nominal fps VideoChat-R1's tracking frame lists were always fed at
+GROUNDING_PROMPT = "Locate the {object} in this image and output its bbox coordinates in JSON format."
+GROUNDING_MAX_PIXELS = 1280 * 28 * 28  # transformers' default image budget for Qwen2-VL processors
+GROUNDING_MIN_PIXELS = 4 * 28 * 28
+GROUNDING_MAX_NEW_TOKENS = 256
+PIXEL_ANSWER_THRESHOLD = 1.5  # an answer with larger values is in pixels, not normalized (lenient parsing only)
+
+
+class LocateError(VcrError):
+    """The model could not find the object in the first frame (exit 1)."""
+
+
+# ---------------------------------------------------------------- input validation (before any model work)
+
+
+def parse_box_text(text: str) -> list[float]:
+    """"X0,Y0,X1,Y1" (brackets and spaces allowed) -> 4 floats; UsageError otherwise."""
+    cleaned = text.strip().strip("[]()").replace(" ", ",")
+    parts = [p for p in cleaned.split(",") if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise UsageError(f"--box must be four numbers X0,Y0,X1,Y1 (got {text!r})")
+    return values
+
+
+def validate_start_box(box: list[float], width: int, height: int, normalized: bool) -> list[float]:
+    """The user's start box in original pixels; UsageError when reversed, empty or outside the frame."""
+    x0, y0, x1, y1 = box
+    shown = ",".join(f"{v:g}" for v in box)
+    if x1 <= x0 or y1 <= y0:
+        raise UsageError(f"--box {shown} is reversed or empty: need X0 < X1 and Y0 < Y1")
+    if normalized:
+        if min(box) < 0 or max(box) > 1:
+            raise UsageError(f"--box {shown} lies outside the frame: --normalized values go from 0 to 1")
+        return box_to_pixels(box, width, height)
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise UsageError(f"--box {shown} lies outside the {width}x{height} frame (pixels of the original video; "
+                         "add --normalized for 0..1 values)")
+    return [float(v) for v in box]
+
+
+def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> tuple[int, int]:
+    """First and last frame (inclusive) of the --start/--end range; UsageError if it is empty."""
+    duration = info.duration
+    if start_s is not None and start_s < 0:
+        raise UsageError(f"--start must be 0 or more (got {start_s:g})")
+    if start_s is not None and start_s >= duration:
+        raise UsageError(f"--start {start_s:g}s is past the end of the video ({duration:.2f}s)")
+    if end_s is not None and end_s <= (start_s or 0.0):
+        raise UsageError(f"--end {end_s:g}s must come after --start ({start_s or 0.0:g}s)")
+    first = 0 if start_s is None else min(info.frames - 1, int(round(start_s * info.fps)))
+    last = info.frames - 1 if end_s is None else min(info.frames - 1, int(round(end_s * info.fps)))
+    if last - first < 1:
+        raise UsageError(f"the range {start_s or 0.0:g}s..{end_s if end_s is not None else duration:g}s holds "
+                         "fewer than 2 frames; widen --start/--end")
+    return first, last
+
+
+# ---------------------------------------------------------------- windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model call: 8 keyframes from `first` to `last` (inclusive, both keyframes)."""
+
+    index: int
+    first: int
+    last: int
+    keyframes: tuple[int, ...]
+
+
+def plan_windows(first: int, last: int, fps: float, window_s: float = DEFAULT_WINDOW_S) -> list[Window]:
+    """Cover first..last with windows of about `window_s` seconds that share their boundary frames.
+
+    The count is round(range / window_s) (so each window lasts 0.67-1.5x the target), at least 1,
+    and small enough that every window still spans 8 distinct frames.
+    """
+    if window_s <= 0:
+        raise UsageError(f"--window must be positive (got {window_s:g})")
+    frames = last - first + 1
+    count = max(1, round(frames / fps / window_s))
+    count = max(1, min(count, (frames - 1) // (KEYFRAMES - 1)))
+    bounds = [first + round(k * (frames - 1) / count) for k in range(count + 1)]
+    windows = []
+    for k in range(count):
+        a, b = bounds[k], bounds[k + 1]
+        windows.append(Window(k, a, b, tuple(a + i for i in frame_indices(b - a + 1, KEYFRAMES))))
+    return windows
+
+
+def window_size(info: VideoInfo, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) of the keyframes the model sees: the training video budget shared by 8 frames."""
+    cap = frame_pixel_cap(KEYFRAMES, max_pixels=max_pixels)
+    height, width = smart_resize(info.height, info.width, min_pixels=MIN_PIXELS, max_pixels=cap)
+    return width, height
+
+
+def window_video(info: VideoInfo, frames: np.ndarray) -> SampledVideo:
+    """8 keyframes as a SampledVideo at the nominal training fps (a frame list, as in GOT-10k training)."""
+    n = len(frames)
+    nominal = VideoInfo(info.path, n, TRAINING_TRACK_FPS, info.width, info.height)
+    plan = SamplingPlan(indices=list(range(n)), width=int(frames.shape[2]), height=int(frames.shape[1]),
+                        fps=TRAINING_TRACK_FPS)
+    return SampledVideo(info=nominal, plan=plan, frames=frames)
+
+
+def _decode_windows(path: Path, windows: list[Window], width: int, height: int) -> Iterator[np.ndarray]:
+    """Each window's keyframes, resized, in window order (one reader for the whole video)."""
+    from vcr_cli.video import read_frames, resize_frames
+
+    if path.is_dir():
+        for w in windows:
+            yield read_frames(path, list(w.keyframes), width, height)
+        return
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), num_threads=0)
+    except Exception:
+        raise BadVideoError(f"cannot decode {path} as a video") from None
+    for w in windows:
+        unique = sorted(set(w.keyframes))
+        try:
+            batch = reader.get_batch(unique).asnumpy()
+        except Exception as exc:
+            raise BadVideoError(f"cannot decode frames {unique[0]}..{unique[-1]} of {path} "
+                                f"({type(exc).__name__})") from None
+        resized = resize_frames(batch, width, height)
+        where = {index: k for k, index in enumerate(unique)}
+        yield resized[[where[i] for i in w.keyframes]]
+
+
+class WindowFrames:
+    """Decodes windows' keyframes in a background thread (starts at once: overlaps model loading).
+
+    At most `ahead` windows wait in memory; `seconds` is the time spent decoding (not waiting).
+    """
+
+    def __init__(self, path: str | Path, windows: list[Window], width: int, height: int, ahead: int = 2):
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._done = object()
+        self._stop = threading.Event()
+        self.seconds = 0.0
+
+        def work() -> None:
+            try:
+                decoder = _decode_windows(Path(path), windows, width, height)
+                while not self._stop.is_set():
+                    start = time.perf_counter()
+                    frames = next(decoder, None)
+                    self.seconds += time.perf_counter() - start
+                    if frames is None:
+                        break
+                    self._put(frames)
+            except BaseException as exc:  # re-raised in the consumer
+                self._put(exc)
+            finally:
+                self._put(self._done)
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self._queue.get()
+            if item is self._done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop decoding (e.g. after a failure) and let the thread end."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------- start box from the model
+
+
+def grounding_size(info: VideoInfo, max_pixels: int | None = None) -> tuple[int, int]:
+    cap = GROUNDING_MAX_PIXELS if max_pixels is None else min(GROUNDING_MAX_PIXELS, max_pixels)
+    height, width = smart_resize(info.height, info.width, factor=IMAGE_FACTOR, min_pixels=GROUNDING_MIN_PIXELS,
+                                 max_pixels=max(cap, GROUNDING_MIN_PIXELS))
+    return width, height
+
+
+def locate(runtime: Runtime, info: VideoInfo, frame: int, object_name: str, max_pixels: int | None = None,
+           image: np.ndarray | None = None) -> tuple[list[float], dict]:
+    """Find the object in one frame with image grounding; (box in original pixels, record for the JSON)."""
+    from vcr_cli.video import read_frames
+
+    width, height = grounding_size(info, max_pixels)
+    if image is None:
+        image = read_frames(info.path, [frame], width, height)[0]
+    prompt = GROUNDING_PROMPT.format(object=object_name)
+    generation = runtime.generate_image(prompt, image, max_new_tokens=GROUNDING_MAX_NEW_TOKENS)
+    found = parse_bbox_2d(generation.text)
+    record = {"frame": frame, "prompt": prompt, "image_size": [width, height], "raw": generation.text,
+              "box_resized": found, "tokens": {"prompt": generation.prompt_tokens,
+                                               "generated": generation.new_tokens},
+              "seconds": round(generation.seconds, 3)}
+    if found is None:
+        raise LocateError(f"the model did not locate {object_name!r} in the first frame (answer: "
+                          f"{generation.text.strip()[:120]!r}); pass its box with --box X0,Y0,X1,Y1")
+    sx, sy = info.width / width, info.height / height
+    box = clip_box([found[0] * sx, found[1] * sy, found[2] * sx, found[3] * sy], info.width, info.height)
+    if box_area(box) <= 0:
+        raise LocateError(f"the model's box for {object_name!r} ({found}) is empty inside the frame; "
+                          "pass its box with --box X0,Y0,X1,Y1")
+    return box, record
+
+
+# ---------------------------------------------------------------- the task
+
+
+def _time(frame: int, fps: float) -> float:
+    return round(frame / fps, 3)
+
+
+def track(
+    runtime: Runtime,
+    video: str | Path,
+    object_name: str,
+    start_box: list[float] | None = None,
+    *,
+    info: VideoInfo | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    think: bool = True,
+    strict: bool = False,
+    refine: bool = True,
+    max_new_tokens: int = 2048,
+    max_pixels: int | None = None,
+    frames: WindowFrames | None = None,
+    windows: list[Window] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Track `object_name` through the video (or start_s..end_s): keyframes from the model, a box per frame.
+
+    `start_box` is in original pixels of the range's first frame (validated by the caller; see
+    `validate_start_box`); None locates the object with image grounding. `frames`/`windows` let the
+    caller start decoding before the model is loaded (see `WindowFrames`). Boxes are clipped to the frame.
+    """
+    from vcr_cli.video import probe
+
+    timings: dict[str, float] = {}
+    info = info or probe(video)
+    first, last = frame_range(info, start_s, end_s)
+    windows = windows or plan_windows(first, last, info.fps, window_s)
+    width, height = window_size(info, max_pixels)
+    if frames is None:
+        frames = WindowFrames(video, windows, width, height)
+
+    grounding = None
+    if start_box is None:
+        if progress:
+            progress(f"Locating {object_name} in the first frame...")
+        try:
+            start_box, grounding = locate(runtime, info, first, object_name, max_pixels)
+        except BaseException:
+            frames.close()
+            raise
+        source = "model"
+    else:
+        source = "user"
+        start_box = clip_box(start_box, info.width, info.height)
+
+    # the first keyframe is the start box: "user" (--box) or "grounding" (located by the model in that frame)
+    keyframes: dict[int, dict] = {first: {"frame": first, "time": _time(first, info.fps), "box": round_box(start_box),
+                                          "source": "user" if source == "user" else "grounding", "window": 0}}
+    known = (first, start_box)  # the latest frame with a box, and that box
+    raws, window_records = [], []
+    prompt_tokens = new_tokens = 0
+    generate_s = 0.0
+    template = None
+    try:
+        for window, window_frames in zip(windows, frames):
+            if progress:
+                progress(f"Tracking {object_name}: window {window.index + 1}/{len(windows)}...")
+            carried = known[0] != window.first
+            prompt_box = box_to_norm(known[1], info.width, info.height)
+            template, prompt = render_track(object_name, prompt_box, think=think)
+            generation = runtime.generate(prompt, window_video(info, window_frames), max_new_tokens=max_new_tokens)
+            prompt_tokens += generation.prompt_tokens
+            new_tokens += generation.new_tokens
+            generate_s += generation.seconds
+            raws.append(generation.text)
+            strict_boxes = parse_track_strict(generation.text)
+            boxes = strict_boxes if strict else parse_track_lenient(generation.text)
+            record = {"index": window.index, "first_frame": window.first, "last_frame": window.last,
+                      "start": _time(window.first, info.fps), "end": _time(window.last, info.fps),
+                      "keyframe_frames": list(window.keyframes), "start_box_norm": prompt_box,
+                      "start_box_source": "carried" if carried else ("previous window" if window.index else source),
+                      "strict_format_ok": strict_boxes is not None, "boxes": boxes, "units": "normalized",
+                      "thinking": extract_think(generation.text),
+                      "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
+                      "seconds": round(generation.seconds, 3)}
+            window_records.append(record)
+            if boxes is None or len(boxes) != KEYFRAMES:
+                record["status"] = "unparsed" if not boxes else f"{len(boxes)} boxes (need {KEYFRAMES})"
+                continue
+            scale_w, scale_h = info.width, info.height
+            if not strict and max(max(b) for b in boxes) > PIXEL_ANSWER_THRESHOLD:
+                # Qwen2.5-VL's habit (absolute pixels of the frames it saw) instead of the trained 0..1 values
+                record["units"] = f"pixels of the {width}x{height} keyframes"
+                scale_w, scale_h = info.width / width, info.height / height
+            dropped = []
+            # box 0 is the window's start frame, whose box is already known (given, located or carried over)
+            for k, (frame, answer) in enumerate(zip(window.keyframes, boxes)):
+                if k == 0 or frame in keyframes:
+                    continue
+                box = clip_box([answer[0] * scale_w, answer[1] * scale_h, answer[2] * scale_w, answer[3] * scale_h],
+                               info.width, info.height)
+                if box_area(box) <= 0:
+                    dropped.append(k)
+                    continue
+                keyframes[frame] = {"frame": frame, "time": _time(frame, info.fps), "box": round_box(box),
+                                    "source": "model", "window": window.index}
+                known = (frame, box)
+            record["status"] = "ok"
+            if dropped:
+                record["dropped_empty_boxes"] = dropped
+    finally:
+        frames.close()
+    timings["decode_keyframes"] = round(frames.seconds, 3)
+    timings["generate"] = round(generate_s, 3)
+
+    ordered = [keyframes[f] for f in sorted(keyframes)]
+    keys = [(k["frame"], k["box"]) for k in ordered]
+    boxes = interpolate(keys, first, last)
+    refinement, report, sources = "linear", None, None
+    if refine and len(keys) >= 2:
+        from vcr_cli.tracking import iter_gray_frames, tracking_size
+        from vcr_cli.tracking import refine as refine_boxes
+
+        if progress:
+            progress("Refining boxes between keyframes...")
+        t = time.perf_counter()
+        tw, th = tracking_size(info.width, info.height)
+        refined, refine_report = refine_boxes(keys, iter_gray_frames(video, first, last, tw, th), first, last,
+                                              info.width, info.height)
+        timings["refine"] = round(time.perf_counter() - t, 3)
+        report = refine_report.to_dict()
+        refinement = "template-matching" if refine_report.refined else "linear"  # what the boxes really are
+        sources = [None if a == b else "refined" for a, b in zip(boxes, refined)]
+        boxes = refined
+    key_frames = set(keyframes)
+    last_key = ordered[-1]["frame"]
+    frames_out = []
+    for i, box in enumerate(boxes):
+        frame = first + i
+        if frame in key_frames:
+            kind = "keyframe"
+        elif frame > last_key:
+            kind = "held"
+        else:
+            kind = (sources[i] if sources else None) or "interpolated"
+        frames_out.append({"frame": frame, "time": _time(frame, info.fps), "box": round_box(box), "source": kind})
+
+    parsed = sum(1 for r in window_records if r["status"] == "ok")
+    status = "ok" if parsed == len(windows) else ("partial" if parsed else "unparsed")
+    anchor = SampledVideo(info=info, plan=SamplingPlan(list(windows[0].keyframes), width, height, TRAINING_TRACK_FPS),
+                          frames=None)
+    result = base_result("track", runtime, anchor)
+    span = (windows[0].last - windows[0].first + 1) / info.fps
+    result["sampling"] = {"frames": KEYFRAMES, "fps": TRAINING_TRACK_FPS, "width": width, "height": height,
+                          "video_tokens": anchor.plan.video_tokens, "windows": len(windows),
+                          "window_s": round(span, 3), "window_s_requested": window_s,
+                          "real_fps": round(KEYFRAMES / span, 6),
+                          "fps_note": "keyframes are fed at VideoChat-R1's nominal tracking fps (2), as in training"}
+    result.update(
+        {
+            "object": object_name,
+            "status": status,
+            "start_box": round_box(start_box),
+            "start_box_source": source,
+            "start_box_norm": box_to_norm(start_box, info.width, info.height),
+            "grounding": grounding,
+            "range": {"first_frame": first, "last_frame": last, "start": _time(first, info.fps),
+                      "end": _time(last, info.fps)},
+            "keyframes": ordered,
+            "frames": frames_out,
+            "refinement": refinement,
+            "refinement_report": report,
+            "raw": raws,
+            "windows": window_records,
+            "prompt_template": template,
+            "parser": "strict" if strict else "lenient",
+            "tokens": {"prompt": prompt_tokens, "generated": new_tokens},
+            "timings_s": timings,
+        }
+    )
+    if grounding is not None:
+        result["tokens"]["prompt"] += grounding["tokens"]["prompt"]
+        result["tokens"]["generated"] += grounding["tokens"]["generated"]
+        timings["locate"] = grounding["seconds"]
+    return result
+
+
+# ---------------------------------------------------------------- annotation
+
+
+def track_drawer(result: dict):
+    """A draw function for annotate_video: the box, a label, and the path traced so far (supervision)."""
+    import cv2
+    import numpy as np
+    import supervision as sv
+
+    by_frame = {f["frame"]: f for f in result["frames"]}
+    keyframes = result["keyframes"]
+    name = result["object"]
+    longest = max(1, len(by_frame))
+    scale = max(0.4, min(result["video"]["width"], result["video"]["height"]) / 720)
+    color = sv.Color(r=113, g=204, b=46)  # supervision writes BGR; frames here are RGB: this draws (46, 204, 113)
+    box_annotator = sv.BoxAnnotator(color=color, thickness=max(2, int(round(3 * scale))))
+    label_annotator = sv.LabelAnnotator(color=color, text_color=sv.Color.BLACK, text_scale=0.6 * scale,
+                                        text_thickness=max(1, int(round(1.5 * scale))),
+                                        text_padding=max(4, int(8 * scale)))
+    trace_annotator = sv.TraceAnnotator(color=color, trace_length=longest, thickness=max(2, int(round(2 * scale))))
+    key_set = {k["frame"] for k in keyframes}
+
+    def draw(frame: np.ndarray, index: int, t: float) -> np.ndarray:
+        entry = by_frame.get(index)
+        if entry is None:
+            return frame
+        detections = sv.Detections(xyxy=np.array([entry["box"]], dtype=np.float32), class_id=np.array([0]),
+                                   tracker_id=np.array([1]))
+        frame = trace_annotator.annotate(frame, detections)
+        for k in keyframes:  # the model's keyframes seen so far, as dots
+            if k["frame"] > index:
+                break
+            x0, y0, x1, y1 = k["box"]
+            cv2.circle(frame, (int(round((x0 + x1) / 2)), int(round((y0 + y1) / 2))), max(3, int(4 * scale)),
+                       (255, 255, 255), -1, cv2.LINE_AA)
+        frame = box_annotator.annotate(frame, detections)
+        label = f"{name} (keyframe)" if index in key_set else name
+        return label_annotator.annotate(frame, detections, labels=[label])
+
+    return draw
