@@ -119,7 +119,7 @@ def test_python_api_single_question(parrot, clip):
     result = ask(runtime, sample_video(clip), "which", ["x", "y", "z"], think=False)
     (answer,) = result["answers"]
     # The 1.6 s clip clamps the 2.5 s evidence end to its duration.
-    assert answer["evidence"] == [{"start": 1.0, "end": round(48 / 29.97, 3)}]
+    assert answer["evidence"] == [{"start": 1.0, "end": 1.601}]  # floored to the ms: never past the end
     assert (answer["answer"], answer["answer_text"]) == ("C", "z")
 
 
@@ -199,3 +199,14 @@ def test_bad_input_one_line_exit_2_nothing_clobbered(tmp_path, clip, monkeypatch
     assert message in result.output
     assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
     assert out.read_text() == "precious"
+
+
+def test_annotate_ask_writes_the_input_frame_count(parrot, clip, tmp_path):
+    import decord
+
+    mp4 = tmp_path / "ask.mp4"
+    result = runner.invoke(app, ["ask", str(clip), "which", "--option", "x", "--option", "y", "--option", "z",
+                                 "--model", str(parrot(GQA_ANSWER)), "--quant", "none", "--annotate", str(mp4)])
+    assert result.exit_code == 0, result.output
+    reader = decord.VideoReader(str(mp4))
+    assert (len(reader), reader[0].shape) == (48, (64, 96, 3))

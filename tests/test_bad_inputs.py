@@ -7,6 +7,7 @@ odd names) must either work or fail cleanly.
 from __future__ import annotations
 
 import json
+import re
 
 import media
 import pytest
@@ -25,7 +26,7 @@ CASES = {
     "text": (lambda p, s: media.text(p), 2, "cannot decode"),
     "directory": (lambda p, s: media.directory(p.with_suffix("")), 2, "directory"),
     "audio_only": (lambda p, s: media.audio_only(p), 2, "cannot decode"),
-    "one_frame": (lambda p, s: media.one_frame(p), 2, "at least 2"),
+    "one_frame": (lambda p, s: media.one_frame(p), 2, "at least 2|fewer than 2"),
     "rotated_portrait": (lambda p, s: media.rotated_portrait(p), 0, ""),
     "variable_frame_rate": (lambda p, s: media.variable_frame_rate(p), 0, ""),
     "huge": (lambda p, s: media.huge(p), 0, ""),
@@ -80,7 +81,7 @@ def test_bad_media(command, kind, tmp_path, source, parrot):
         data = json.loads(out.read_text())
         assert data["task"] == command
     else:
-        assert message in result.output
+        assert re.search(message, result.output), result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert out.read_text() == "previous result"
 

@@ -87,3 +87,20 @@ def draw_highlight(frame: np.ndarray, label: str = "") -> np.ndarray:
         cv2.rectangle(frame, (x - t, y - th - t), (x + tw + t, y + base + t // 2), HIGHLIGHT_RGB, -1)
         cv2.putText(frame, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness, cv2.LINE_AA)
     return frame
+
+
+def timeline_drawer(duration: float, spans: list[tuple[float, float, str]], caption: str):
+    """A draw(frame, index, time) for annotate_video: caption, timeline of spans, highlight inside one.
+
+    `spans` are (start, end, label); the label of the span under the playhead tags the highlight.
+    """
+
+    def draw(frame, index: int, time: float):
+        current = next((span for span in spans if span[0] <= time <= span[1]), None)
+        if current is not None:
+            draw_highlight(frame, current[2])
+        draw_caption(frame, f"{caption}  {time:6.2f}s")
+        draw_timeline(frame, time, duration, [(start, end) for start, end, _ in spans])
+        return frame
+
+    return draw

@@ -41,10 +41,9 @@ def load_with_video(
     quiet_libraries()
     if runtime is None:
         from vcr_cli.memory import check_gpu_fits
-        from vcr_cli.sampling import plan_sampling
+        from vcr_cli.video import plan_video
 
-        plan = plan_sampling(info.frames, info.fps, info.width, info.height, fps=sampling.fps,
-                             max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
+        plan = plan_video(info, fps=sampling.fps, max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
         check_gpu_fits(model.quant, model.device, plan.video_tokens)
     timings: dict[str, float] = {}
     start = time.perf_counter()

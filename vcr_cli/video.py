@@ -206,6 +206,21 @@ def read_frames(path: str | Path, indices: list[int], width: int, height: int) -
     return out
 
 
+def plan_video(info: VideoInfo, fps: float = 2.0, max_frames: int = 768, max_pixels: int | None = None,
+               frames: int | None = None) -> SamplingPlan:
+    """The training sampling rule for this video (or its first `frames`); BadVideoError if it can't apply."""
+    from vcr_cli.sampling import FRAME_FACTOR
+
+    total = info.frames if frames is None else frames
+    if total < FRAME_FACTOR:
+        raise BadVideoError(f"{info.path} has {total} frame; the model needs at least {FRAME_FACTOR}")
+    try:
+        return plan_sampling(total, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
+                             max_pixels=max_pixels)
+    except ValueError as exc:  # e.g. an aspect ratio over 200:1
+        raise BadVideoError(f"cannot sample {info.path}: {exc}") from None
+
+
 def sample_video(
     path: str | Path,
     fps: float = 2.0,
@@ -214,13 +229,8 @@ def sample_video(
     info: VideoInfo | None = None,
 ) -> SampledVideo:
     """Probe, plan (training rule) and decode a whole video."""
-    from vcr_cli.sampling import FRAME_FACTOR
-
     info = info or probe(path)
-    if info.frames < FRAME_FACTOR:
-        raise BadVideoError(f"{path} has {info.frames} frame; the model needs at least {FRAME_FACTOR}")
-    plan = plan_sampling(info.frames, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
-                         max_pixels=max_pixels)
+    plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
     frames = read_frames(path, plan.indices, plan.width, plan.height)
     return SampledVideo(info=info, plan=plan, frames=frames)
 
@@ -235,13 +245,8 @@ def sample_span(
     max_pixels: int | None = None,
 ) -> SampledVideo:
     """Sample frames [start_frame, end_frame) by the training rule, as if they were a whole video."""
-    from vcr_cli.sampling import FRAME_FACTOR
-
     span = end_frame - start_frame
-    if span < FRAME_FACTOR:
-        raise BadVideoError(f"the span {start_frame}..{end_frame} of {path} is shorter than {FRAME_FACTOR} frames")
-    plan = plan_sampling(span, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
-                         max_pixels=max_pixels)
+    plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, frames=span)
     plan = SamplingPlan(indices=[start_frame + i for i in plan.indices], width=plan.width, height=plan.height,
                         fps=plan.fps)
     frames = read_frames(path, plan.indices, plan.width, plan.height)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vcr_cli.options import (
+    AnnotateOpt,
     Device,
     DeviceOpt,
     FpsOpt,
@@ -45,6 +46,7 @@ def ask(
         help='JSONL or YAML file of {"question": ..., "options": [...]}: all answered with one video encoding.',
     )] = None,
     output: OutputOpt = None,
+    annotate: AnnotateOpt = None,
     srt: Annotated[Optional[Path], typer.Option("--srt", dir_okay=False, show_default=False,
                                                 help="Write each answer's evidence spans as subtitle cues (SRT).",
                                                 rich_help_panel="Outputs")] = None,
@@ -76,8 +78,8 @@ def ask(
     from vcr_cli.console import handle_errors
 
     with handle_errors():
-        _run(video, question, option or [], questions, output, srt, strict, LAYOUT_NAMES[layout.value], batch_size,
-             model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
+        _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
+             batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
 
 
 def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
@@ -97,8 +99,8 @@ def collect_questions(question: str | None, options: list[str], questions_file: 
     return [make_question(question, options)]
 
 
-def _run(video, question, options, questions_file, output, srt, strict, layout, batch_size, model, quant, device,
-         think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+def _run(video, question, options, questions_file, output, annotate, srt, strict, layout, batch_size, model, quant,
+         device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
     from rich.markup import escape
 
     from vcr_cli.console import console, stdout
@@ -109,7 +111,7 @@ def _run(video, question, options, questions_file, output, srt, strict, layout, 
     from vcr_cli.video import probe
 
     asked = collect_questions(question, options, questions_file)
-    for path, what in ((output, "JSON"), (srt, "--srt")):
+    for path, what in ((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")):
         check_output_path(path, what)
     info = probe(video)
     runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
@@ -118,6 +120,16 @@ def _run(video, question, options, questions_file, output, srt, strict, layout, 
                       layout=layout, batch_size=batch_size)
     result["timings_s"].update(timings)
 
+    if annotate is not None:
+        from vcr_cli.annotate import timeline_drawer
+        from vcr_cli.outputs.video import annotate_video
+
+        spans = [(e["start"], e["end"], f"Q{i}: {a['answer_text'] or a['answer']}")
+                 for i, a in enumerate(result["answers"], 1) if a["status"] == "ok" for e in a["evidence"]]
+        first = result["answers"][0]
+        caption = (f"{first['question']} -> {first['answer_text'] or first['answer'] or '?'}"
+                   if len(result["answers"]) == 1 else f"{len(result['answers'])} questions")
+        result["annotated"] = annotate_video(video, annotate, info, timeline_drawer(info.duration, spans, caption))
     if srt is not None:
         cues = [(e["start"], e["end"], f"{a['question']} → {a['answer_text']}")
                 for a in result["answers"] if a["status"] == "ok" for e in a["evidence"]]
@@ -129,6 +141,6 @@ def _run(video, question, options, questions_file, output, srt, strict, layout, 
     for answer in result["answers"]:
         colour = "green" if answer["status"] == "ok" else "yellow"
         target.print(f"[{colour}]{escape(answer_line(answer))}[/]", soft_wrap=True)
-    for path in (output, srt):
+    for path in (output, annotate, srt):
         if path is not None and str(path) != "-":
             console.print(f"saved {path}")

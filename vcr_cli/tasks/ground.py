@@ -155,16 +155,7 @@ def ground_windows(
 
 def segment_drawer(query: str, duration: float, segments: list[dict]):
     """A draw function for annotate_video: timeline, query caption, highlight inside a segment."""
-    from vcr_cli.annotate import draw_caption, draw_highlight, draw_timeline
+    from vcr_cli.annotate import timeline_drawer
 
-    spans = [(s["start"], s["end"]) for s in segments]
-
-    def draw(frame, index: int, time: float):
-        current = next(((start, end) for start, end in spans if start <= time <= end), None)
-        if current is not None:
-            draw_highlight(frame, f"{current[0]:.2f}-{current[1]:.2f}s")
-        draw_caption(frame, f'"{query}"  {time:6.2f}s')
-        draw_timeline(frame, time, duration, spans)
-        return frame
-
-    return draw
+    spans = [(s["start"], s["end"], f"{s['start']:.2f}-{s['end']:.2f}s") for s in segments]
+    return timeline_drawer(duration, spans, f'"{query}"')
