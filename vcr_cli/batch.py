@@ -315,7 +315,7 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
                 max_new_tokens: int) -> dict:
     """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
-    from vcr_cli.tasks.ground import ground, ground_windows
+    from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
     from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
     spec = job.spec
@@ -323,10 +323,7 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
     min_score = float(spec.get("min_score") or 0.0)
     if prepared["video"] is not None:
         result = ground(runtime, prepared["video"], query, think=think, strict=strict, max_new_tokens=max_new_tokens)
-        kept = [s for s in result["segments"] if (s.get("score") or 0.0) >= min_score]
-        if len(kept) < len(result["segments"]):
-            result["segments"], result["status"] = kept, "below_min_score"
-        return result
+        return apply_min_score(result, min_score)
     from vcr_cli.pipeline import SamplingOptions
 
     sampling = SamplingOptions(float(_setting(job, defaults, "fps")), int(_setting(job, defaults, "max_frames")),

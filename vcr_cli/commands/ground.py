@@ -82,8 +82,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     from vcr_cli.outputs.text import write_json, write_srt, write_vtt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
     from vcr_cli.runtime import load_runtime
+    from vcr_cli.tasks.ground import apply_min_score, ground_windows, segment_drawer
     from vcr_cli.tasks.ground import ground as ground_task
-    from vcr_cli.tasks.ground import ground_windows, segment_drawer
     from vcr_cli.video import probe
 
     query = query.strip()
@@ -97,9 +97,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
         runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info)
         result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
         result["timings_s"].update(timings)
-        kept = [s for s in result["segments"] if (s["score"] or 0.0) >= min_score]
-        if len(kept) < len(result["segments"]):
-            result["segments"], result["status"] = kept, "below_min_score"
+        apply_min_score(result, min_score)
     else:
         from vcr_cli.console import quiet_libraries, status
 

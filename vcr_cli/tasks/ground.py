@@ -86,6 +86,14 @@ def ground(
     return result
 
 
+def apply_min_score(result: dict, min_score: float) -> dict:
+    """Drop segments scoring under `min_score` (status "below_min_score" if that removed any)."""
+    kept = [s for s in result["segments"] if (s.get("score") or 0.0) >= min_score]
+    if len(kept) < len(result["segments"]):
+        result["segments"], result["status"] = kept, "below_min_score"
+    return result
+
+
 def ground_windows(
     runtime: Runtime,
     path: str | Path,
