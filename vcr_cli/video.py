@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vcr_cli.errors import BadVideoError
-from vcr_cli.sampling import SamplingPlan, plan_sampling
+from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS, SamplingPlan, plan_sampling
 
 if TYPE_CHECKING:
     import numpy as np
@@ -207,7 +207,8 @@ def read_frames(path: str | Path, indices: list[int], width: int, height: int) -
 
 
 def plan_video(info: VideoInfo, fps: float = 2.0, max_frames: int = 768, max_pixels: int | None = None,
-               frames: int | None = None) -> SamplingPlan:
+               frames: int | None = None, total_pixels: int = TOTAL_PIXELS, min_pixels: int = MIN_PIXELS,
+               ) -> SamplingPlan:
     """The training sampling rule for this video (or its first `frames`); BadVideoError if it can't apply."""
     from vcr_cli.sampling import FRAME_FACTOR
 
@@ -216,7 +217,7 @@ def plan_video(info: VideoInfo, fps: float = 2.0, max_frames: int = 768, max_pix
         raise BadVideoError(f"{info.path} has {total} frame; the model needs at least {FRAME_FACTOR}")
     try:
         return plan_sampling(total, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
-                             max_pixels=max_pixels)
+                             max_pixels=max_pixels, total_pixels=total_pixels, min_pixels=min_pixels)
     except ValueError as exc:  # e.g. an aspect ratio over 200:1
         raise BadVideoError(f"cannot sample {info.path}: {exc}") from None
 
@@ -227,10 +228,13 @@ def sample_video(
     max_frames: int = 768,
     max_pixels: int | None = None,
     info: VideoInfo | None = None,
+    total_pixels: int = TOTAL_PIXELS,
+    min_pixels: int = MIN_PIXELS,
 ) -> SampledVideo:
-    """Probe, plan (training rule) and decode a whole video."""
+    """Probe, plan (training rule and pixel budget) and decode a whole video."""
     info = info or probe(path)
-    plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
+    plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, total_pixels=total_pixels,
+                      min_pixels=min_pixels)
     frames = read_frames(path, plan.indices, plan.width, plan.height)
     return SampledVideo(info=info, plan=plan, frames=frames)
 

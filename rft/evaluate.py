@@ -1,0 +1,56 @@
+"""`vcr rft eval`: run a model on every example of a data file and score it like VideoChat-R1's evaluation.
+
+Each example goes through the same path as `vcr ground/track/ask`: the same prompt as training
+(`rft.data.example_prompt`), the training sampling rule and budget (`vcr_cli.video.sample_video`), and
+`vcr_cli.runtime.Runtime.generate` (the checkpoint's own generation settings). The predictions file holds
+the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-scores it without a model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vcr_cli.sampling import FPS, FPS_MAX_FRAMES
+
+
+def evaluate(data_path, model, quant="4bit", device="auto", think=True, predictions_path=None, *,
+             fps: float = FPS, max_frames: int = FPS_MAX_FRAMES, max_pixels: int | None = None,
+             max_new_tokens: int = 2048) -> dict:
+    """Metrics (`rft.metrics.score_predictions`: percent, strict parsing) of `model` on the data file."""
+    from rft.data import example_prompt, load_examples
+    from rft.metrics import score_predictions
+    from vcr_cli.console import console, quiet_libraries, status
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.video import sample_video
+
+    quiet_libraries()
+    examples = load_examples(data_path)
+    with status(f"Loading {model or 'model'} ({quant})..."):
+        runtime = load_runtime(model, quant=quant, device=device)
+    lines = []
+    decoded: tuple[str, object] | None = None  # consecutive lines often share a video: decode it once
+    with _progress(console) as progress:
+        task = progress.add_task("evaluating", total=len(examples))
+        for example in examples:
+            if decoded is None or decoded[0] != str(example.video):
+                decoded = (str(example.video), sample_video(example.video, fps=fps, max_frames=max_frames,
+                                                            max_pixels=max_pixels))
+            _, prompt = example_prompt(example, think)
+            example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
+            lines.append({**example.raw, "output": example.output})
+            progress.advance(task)
+    if predictions_path is not None:
+        from vcr_cli.outputs.atomic import write_text_atomic
+
+        write_text_atomic(Path(predictions_path), "".join(json.dumps(line, ensure_ascii=False) + "\n"
+                                                          for line in lines))
+        console.print(f"predictions written to {predictions_path}", soft_wrap=True, markup=False)
+    return score_predictions(examples)
+
+
+def _progress(console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, disable=not console.is_terminal)

@@ -1,0 +1,71 @@
+"""`vcr rft merge`: fold a LoRA adapter into its base model, for plain loading (`vcr ground --model DIR`).
+
+The base is the model the adapter names (`base_model_name_or_path` in `adapter_config.json`, i.e. what
+training loaded) unless `base_model` is given. It is loaded in its saved precision (not quantized, even
+when the adapter was trained with `--quant 4bit`: merging into NF4 weights is lossy), merged with peft's
+`merge_and_unload`, and saved as safetensors with the processor (the adapter folder's, else the base's)
+and the base's generation config. The result loads with any `--quant`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from vcr_cli.errors import ModelLoadError, UsageError
+
+
+def adapter_base(adapter_dir: Path) -> str | None:
+    """The base model an adapter folder names, or None."""
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    return config.get("base_model_name_or_path") or None
+
+
+def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
+    """Merge `adapter_dir` into its base and save the full model to `output_dir` (created; must be empty)."""
+    adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        hint = (" (it holds a full model: load it directly)" if (adapter_dir / "config.json").is_file()
+                else "; give the --output-dir of `vcr rft train` or one of its checkpoint-N folders")
+        raise UsageError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json){hint}")
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise UsageError(f"{output_dir} already exists and is not an empty folder; choose a new output folder")
+    base = base_model or adapter_base(adapter_dir)
+    if not base:
+        raise UsageError(f"{adapter_dir}/adapter_config.json names no base model; pass --base-model")
+
+    from peft import PeftModel
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from vcr_cli.console import quiet_libraries, status
+
+    quiet_libraries()
+    processor_source = adapter_dir if (adapter_dir / "processor_config.json").is_file() else base
+    try:
+        with status(f"Loading {base}..."):
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, dtype="auto", use_safetensors=True)
+            processor = AutoProcessor.from_pretrained(str(processor_source))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"cannot load the base model {base!r} ({type(exc).__name__}: {reason}); "
+                             "pass --base-model with a local copy of it") from None
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"the adapter in {adapter_dir} does not fit {base!r} ({reason})") from None
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        merged.save_pretrained(staging, safe_serialization=True)
+        processor.save_pretrained(staging)
+        if output_dir.exists():
+            output_dir.rmdir()  # empty (checked above)
+        staging.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir

@@ -1,0 +1,373 @@
+"""GRPO fine-tuning on a vcr JSONL file: `vcr rft train`, `python -m rft.train`, `accelerate launch -m rft.train`.
+
+`run_training` loads the settings (`rft.config.RftConfig`: YAML, then flags), the examples
+(`rft.data.load_examples`) and the rewards (`rft.rewards.build_rewards`), loads the base model (LoRA by
+default, `full` for every weight, `quant: 4bit` for QLoRA), and trains with `rft.trainer.VideoGRPOTrainer`.
+
+What a run leaves in the output folder: `checkpoint-N/` every `save_steps` (safetensors, optimizer and
+trainer state: `--resume` continues from the last one), the final adapter (or model) with its processor,
+`rft_config.yaml` (the settings used), `rewards.csv` and `reward_curve.png` (mean rewards per step), and
+TensorBoard event files under `runs/` when `report_to: tensorboard`.
+
+Ctrl-C finishes the current step, saves a checkpoint, writes the reward curve and stops with
+KeyboardInterrupt (exit 130 from the CLI); a second Ctrl-C stops at once without saving.
+
+Several GPUs (one process each; DeepSpeed configs in examples/accelerate/):
+
+    accelerate launch --config_file examples/accelerate/deepspeed_zero2.yaml -m rft.train \\
+        data/train.jsonl --config examples/configs/ground.yaml --output-dir runs/ground
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transformers import ProgressCallback, TrainerCallback
+
+from rft.config import RftConfig
+from vcr_cli.errors import ModelLoadError, UsageError, VcrError
+
+if TYPE_CHECKING:
+    from rft.data import Example
+
+DEFAULT_OUTPUT_DIR = "runs/rft"
+CONFIG_FILE = "rft_config.yaml"
+REWARD_CSV = "rewards.csv"
+REWARD_PLOT = "reward_curve.png"
+
+
+# -- pieces ---------------------------------------------------------------------------------------------
+def default_rewards(tasks: set[str]) -> list[str]:
+    """The paper's rewards for the tasks present (each built-in reward's name starts with its task)."""
+    from rft.rewards import DEFAULT_REWARDS
+
+    return [name for name in DEFAULT_REWARDS if name.split("_", 1)[0] in tasks]
+
+
+def build_dataset(examples: list[Example], think: bool):
+    """A `datasets.Dataset` for VideoGRPOTrainer: prompt (one user turn), video path, and the reward columns.
+
+    `solution` differs in shape between tasks, so it is stored as JSON (decoded back to dicts on access).
+    """
+    import datasets
+
+    from rft.data import example_prompt
+
+    rows = []
+    for example in examples:
+        template, prompt = example_prompt(example, think)
+        rows.append({"prompt": [{"role": "user", "content": prompt}], "video": str(example.video),
+                     "task": example.task, "solution": example.solution, "think": think, "template": template})
+    features = datasets.Features({"prompt": datasets.Json(), "video": datasets.Value("string"),
+                                  "task": datasets.Value("string"), "solution": datasets.Json(),
+                                  "think": datasets.Value("bool"), "template": datasets.Value("string")})
+    return datasets.Dataset.from_list(rows, features=features)
+
+
+def lora_target_pattern(modules: list[str]) -> str:
+    """A peft `target_modules` regex: these module names, in the language model only (never `visual`)."""
+    names = "|".join(re.escape(name) for name in modules)
+    return rf"^(?!.*\bvisual\b).*\.({names})$"
+
+
+def grpo_args(cfg: RftConfig, output_dir: Path, device: str, reward_weights: list[float]):
+    """The `trl.GRPOConfig` for these settings (UsageError when TRL rejects a combination)."""
+    from trl import GRPOConfig
+
+    # transformers 5.2x renamed gradient_checkpointing (a deprecated alias now) to activation_checkpointing
+    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in GRPOConfig.__dataclass_fields__
+                     else "gradient_checkpointing")
+    try:
+        return GRPOConfig(
+            output_dir=str(output_dir),
+            num_generations=cfg.num_generations,
+            beta=cfg.beta,
+            learning_rate=cfg.learning_rate,
+            temperature=cfg.temperature,
+            top_k=cfg.top_k,
+            top_p=cfg.top_p,
+            max_completion_length=cfg.max_completion_length,
+            num_train_epochs=cfg.num_train_epochs,
+            max_steps=cfg.max_steps or -1,
+            per_device_train_batch_size=cfg.per_device_train_batch_size,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            loss_type=cfg.loss_type,
+            reward_weights=reward_weights,
+            seed=cfg.seed,
+            **{checkpointing: cfg.gradient_checkpointing},
+            bf16=device == "cuda",
+            use_cpu=device == "cpu",
+            logging_steps=cfg.logging_steps,
+            save_strategy="steps",
+            save_steps=cfg.save_steps,
+            save_total_limit=cfg.save_total_limit,
+            report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+            log_completions=cfg.log_completions,
+            remove_unused_columns=False,  # the rewards read the data columns
+            disable_tqdm=False,  # a progress bar even with library logs quieted (RewardProgress)
+        )
+    except ValueError as exc:
+        raise UsageError(f"config: {exc}") from None
+
+
+def load_policy(cfg: RftConfig, args) -> tuple[Any, Any]:
+    """(model, processor): the base model in bf16 on CUDA / fp32 on CPU, NF4 under QLoRA."""
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from vcr_cli.runtime import quantization_config, resolve_model_id
+
+    model_id = resolve_model_id(cfg.model)
+    local = Path(model_id).expanduser()
+    if model_id.startswith((".", "/", "~")) and not local.is_dir():
+        raise UsageError(f"model directory not found: {local}")
+    source = str(local) if local.is_dir() else model_id
+    device = args.device.type
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32,
+                              "attn_implementation": "sdpa", "use_safetensors": True}
+    if cfg.quant != "none":
+        kwargs["quantization_config"] = quantization_config(cfg.quant, device)
+        kwargs["device_map"] = {"": args.device}  # bitsandbytes weights are placed at load time
+    try:
+        processor = AutoProcessor.from_pretrained(source)
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **kwargs)
+    except Exception as exc:  # OSError (not found / offline), ValueError, safetensors errors ...
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"cannot load the base model {model_id!r} ({type(exc).__name__}: {reason})") from None
+    if cfg.quant != "none":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    return model, processor
+
+
+def lora_config(cfg: RftConfig):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=lora_target_pattern(cfg.lora_target_modules), bias="none")
+
+
+def checkpoints(output_dir: Path) -> list[Path]:
+    """checkpoint-N folders, by step."""
+    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def write_reward_curve(log_history: list[dict], output_dir: Path) -> tuple[Path, Path] | None:
+    """rewards.csv and reward_curve.png from the logged steps (None when nothing was logged)."""
+    from rft.plot import plot_reward_curve, reward_history, write_reward_csv
+
+    history = reward_history(log_history)
+    if not history:
+        return None
+    return (write_reward_csv(history, output_dir / REWARD_CSV),
+            plot_reward_curve(history, output_dir / REWARD_PLOT, title=f"GRPO reward: {output_dir.name}"))
+
+
+# -- callbacks ------------------------------------------------------------------------------------------
+class RewardProgress(ProgressCallback):
+    """The Trainer's progress bar, printing one short line per logged step instead of the raw log dict."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or self.training_bar is None or not logs or "reward" not in logs:
+            return
+        self.training_bar.write(format_log_line(state.global_step, logs), file=sys.stderr)  # stdout is for data
+
+
+def format_log_line(step: int, logs: dict) -> str:
+    """`step 12 | reward 0.625 | ground_iou 0.31 ground_format 0.50 | loss 0.0123 | kl 0.0041`."""
+    parts = [f"step {step}", f"reward {_fmt(logs.get('reward'))}"]
+    means = [f"{key[len('rewards/'):-len('/mean')]} {_fmt(value)}" for key, value in logs.items()
+             if key.startswith("rewards/") and key.endswith("/mean")]
+    if means:
+        parts.append(" ".join(means))
+    parts += [f"{key} {_fmt(logs[key], 4)}" for key in ("loss", "kl") if key in logs]
+    return " | ".join(parts)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+class StopOnInterrupt(TrainerCallback):
+    """Ctrl-C: finish the current step, save a checkpoint, stop. A second Ctrl-C stops at once.
+
+    On several GPUs every process gets the signal; the flag is reduced across processes at each step
+    end so all of them save and stop at the same step.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.stopped_at: int | None = None
+        self.accelerator = None  # set after the trainer exists (for the cross-process agreement)
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        from vcr_cli.console import console
+
+        console.print("Ctrl-C: finishing this step, then saving a checkpoint (Ctrl-C again to stop without saving)")
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        requested = self.requested
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            import torch
+
+            flag = torch.tensor([int(requested)], device=self.accelerator.device)
+            requested = bool(self.accelerator.reduce(flag, reduction="sum").item())
+        if requested:
+            self.requested = True
+            self.stopped_at = state.global_step
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+# -- the run --------------------------------------------------------------------------------------------
+def run_training(data_path=None, config_path=None, model=None, output_dir=None, max_steps=None, full=False,
+                 quant=None, resume=False, device="auto") -> Path:
+    """Fine-tune with GRPO; returns the output folder (final adapter, or full model with `full`).
+
+    Arguments left at None (and `full=False`) keep the config file's value; the rest override it.
+    """
+    from vcr_cli.console import console, quiet_libraries
+    from vcr_cli.runtime import resolve_device, resolve_model_id
+
+    quiet_libraries()
+    cfg = RftConfig.load(config_path, model=model, data=str(data_path) if data_path is not None else None,
+                         output_dir=str(output_dir) if output_dir is not None else None, max_steps=max_steps,
+                         full=True if full else None, quant=quant)
+    if cfg.data is None:
+        raise UsageError("no training data: give the DATA file (or `data:` in the config)")
+    out = Path(cfg.output_dir or DEFAULT_OUTPUT_DIR)
+    if resume and not checkpoints(out):
+        raise UsageError(f"--resume: no checkpoint-N folder in {out} to continue from")
+    if not resume and checkpoints(out):
+        raise UsageError(f"{out} already holds checkpoints; pass --resume to continue that run, "
+                         "or choose another --output-dir")
+    resolved_device = resolve_device(device)
+    if cfg.report_to == "tensorboard":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None and importlib.util.find_spec("tensorboardX") is None:
+            raise UsageError("report_to: tensorboard needs the tensorboard package (`pip install tensorboard`)")
+
+    from rft.data import count_tasks, load_examples
+    from rft.rewards import build_rewards
+
+    examples = load_examples(cfg.data)
+    if cfg.tasks:
+        examples = [e for e in examples if e.task in cfg.tasks]
+        if not examples:
+            raise UsageError(f"{cfg.data} has no examples of the tasks {', '.join(cfg.tasks)}")
+    counts = count_tasks(examples)
+    reward_names = cfg.rewards or default_rewards(set(counts))
+    reward_funcs, reward_weights = build_rewards(reward_names, cfg.reward_weights)
+
+    args = grpo_args(cfg, out, resolved_device, reward_weights)  # before the model: DeepSpeed ZeRO-3 init
+    if args.n_gpu > 1:  # one process seeing several GPUs would mean DataParallel, which splits videos wrongly
+        raise UsageError(f"{args.n_gpu} GPUs are visible to one process: train on all of them with "
+                         f"`accelerate launch --num_processes {args.n_gpu} -m rft.train ...` (examples/accelerate/), "
+                         "or on one with CUDA_VISIBLE_DEVICES=0")
+    policy, processor = load_policy(cfg, args)
+    dataset = build_dataset(examples, cfg.think)
+
+    from rft.trainer import VideoGRPOTrainer, VideoSampling
+
+    stopper = StopOnInterrupt()
+    trainer = VideoGRPOTrainer(
+        model=policy, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
+        peft_config=None if cfg.full else lora_config(cfg), callbacks=[stopper],
+        video_sampling=VideoSampling(fps=cfg.fps, max_frames=cfg.max_frames, total_pixels=cfg.total_pixels,
+                                     min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels),
+    )
+    stopper.accelerator = trainer.accelerator
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(RewardProgress())
+    main_process = trainer.is_world_process_zero()
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_config(cfg, out / CONFIG_FILE)
+        what = "all weights" if cfg.full else ("QLoRA (4-bit base)" if cfg.quant == "4bit" else "LoRA")
+        console.print(f"training {what} of {resolve_model_id(cfg.model)} on {len(examples)} examples "
+                      f"({', '.join(f'{t} {n}' for t, n in counts.items())}) with rewards "
+                      f"{', '.join(map(str, reward_names))}; {cfg.num_generations} generations per prompt; "
+                      f"output {out}", soft_wrap=True, markup=False)
+
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    finally:
+        if main_process:
+            written = write_reward_curve(trainer.state.log_history, out)
+            if written:
+                console.print(f"reward curve: {written[1]} (per step: {written[0]})", soft_wrap=True, markup=False)
+    trainer.accelerator.wait_for_everyone()  # no process leaves before the main one has written everything
+    if stopper.stopped_at is not None:
+        if main_process:
+            console.print(f"stopped at step {stopper.stopped_at}; checkpoint saved in {out}; continue with "
+                          "--resume", soft_wrap=True, markup=False)
+        raise KeyboardInterrupt
+    trainer.save_model(str(out))  # adapter (LoRA) or full model, safetensors, plus the processor
+    return out
+
+
+def _write_config(cfg: RftConfig, path: Path) -> None:
+    import yaml
+
+    from vcr_cli.outputs.atomic import write_text_atomic
+
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+# -- python -m rft.train ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rft.train [DATA] --config FILE ...` (the entry point for `accelerate launch -m rft.train`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rft.train", description="GRPO fine-tuning of VideoChat-R1 "
+                                     "on a vcr JSONL file (same as `vcr rft train`).")
+    parser.add_argument("data", nargs="?", help="training JSONL (default: `data:` in the config)")
+    parser.add_argument("--config", "-c", help="settings (YAML); the flags below override it")
+    parser.add_argument("--output-dir", help=f"checkpoints and the final adapter (default {DEFAULT_OUTPUT_DIR})")
+    parser.add_argument("--model", "-m", help="base model: hub id or local checkpoint folder")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    parser.add_argument("--full", action="store_true", help="fine-tune all weights instead of a LoRA adapter")
+    parser.add_argument("--quant", choices=["none", "4bit"], help="4bit: QLoRA (an NF4 base under the adapter)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    opts = parser.parse_args(argv)
+    from vcr_cli.console import error
+
+    try:
+        out = run_training(data_path=opts.data, config_path=opts.config, model=opts.model,
+                           output_dir=opts.output_dir, max_steps=opts.max_steps, full=opts.full, quant=opts.quant,
+                           resume=opts.resume, device=opts.device)
+    except KeyboardInterrupt:
+        return 130
+    except VcrError as exc:
+        error(str(exc))
+        return exc.exit_code
+    if os.environ.get("RANK", "0") == "0":
+        print(f"saved to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

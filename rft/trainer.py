@@ -1,0 +1,245 @@
+"""`VideoGRPOTrainer`: TRL's GRPOTrainer with the real video in every prompt.
+
+TRL 1.16's GRPOTrainer trains vision-language models on *images*; given a video it trains without
+error but without the video (the prompt is encoded at a default 24 fps and the log-prob passes get
+only `input_ids`). Frames passed as separate images are no fix either: they lose Qwen2.5-VL's
+absolute-time position encoding, which temporal grounding depends on. This subclass carries
+`pixel_values_videos`, `video_grid_thw`, `second_per_grid_ts` (= temporal patch 2 / the *real*
+sampled fps) and `mm_token_type_ids` through generation and through every log-prob pass.
+
+A training row holds a conversational `prompt` (one user turn, text only), a `video` path, and any
+columns the rewards read. Frames are sampled with the same rule and budget as inference and the
+prompt is encoded by `vcr_cli.runtime.Runtime.build_inputs`, so the policy trains on exactly the
+inputs `vcr ground/track/ask` later give it (text first, then the video, as VideoChat-R1 was trained).
+
+Overridden methods (each wraps `super()`, nothing of TRL's loss or generation logic is copied):
+
+- `_generate_and_score_completions`: appends each row's video to its prompt and returns the
+  per-sample video tensors with the batch, so they follow TRL's shuffle and micro-batch split.
+- `_tokenize_prompts`: encodes prompt + frames with the processor (`video_metadata`, no resampling,
+  no resizing); generation receives the video tensors through TRL's `multimodal_fields`.
+- `_get_per_token_logps_and_entropies`: TRL's version forwards image tensors only; this one runs it
+  chunk by chunk with the chunk's video tensors and `mm_token_type_ids` added to the model call
+  (reference, old-policy and policy passes alike).
+- `compute_loss`: makes the micro-batch's video tensors visible to that log-prob pass.
+
+Vision placeholder tokens are suppressed during sampling: a sampled `<|video_pad|>` in a completion
+would no longer match the video features in the loss forward. Generation uses transformers (TRL's
+default); TRL's vLLM path would not receive the video and is not supported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from trl import GRPOTrainer
+
+from vcr_cli.sampling import FPS, FPS_MAX_FRAMES, MIN_PIXELS, TOTAL_PIXELS
+
+if TYPE_CHECKING:
+    from vcr_cli.video import SampledVideo
+
+VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+VISION_PLACEHOLDERS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+VIDEO_MM_TYPE = 2  # Qwen2.5-VL's mm_token_type_ids: 0 text, 1 image, 2 video
+
+
+@dataclass(frozen=True)
+class VideoSampling:
+    """How training videos are sampled: VideoChat-R1's rule and budget (§4) unless changed."""
+
+    fps: float = FPS
+    max_frames: int = FPS_MAX_FRAMES
+    total_pixels: int = TOTAL_PIXELS
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int | None = None
+
+    def sample(self, path: str | Path) -> SampledVideo:
+        """Probe, plan and decode a video with this budget (vcr_cli's sampling rule and decoder)."""
+        from vcr_cli.video import sample_video
+
+        return sample_video(path, fps=self.fps, max_frames=self.max_frames, max_pixels=self.max_pixels,
+                            total_pixels=self.total_pixels, min_pixels=self.min_pixels)
+
+
+def attach_video(prompt: list[dict], video: str) -> list[dict]:
+    """The conversational prompt with `video` appended to its last user turn (text first, then video)."""
+    *head, last = prompt
+    content = last["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    return [*head, {**last, "content": [*content, {"type": "video", "video": video}]}]
+
+
+def has_video(prompt: Any) -> bool:
+    """Whether a conversational prompt holds a video block."""
+    return isinstance(prompt, list) and any(
+        isinstance(m.get("content"), list) and any(part.get("type") == "video" for part in m["content"])
+        for m in prompt)
+
+
+def split_video_prompt(prompt: list[dict]) -> tuple[str, str]:
+    """(user text, video path) of a single-turn prompt made by `attach_video`."""
+    if len(prompt) != 1 or prompt[0].get("role") != "user":
+        raise ValueError("VideoGRPOTrainer expects one user turn per prompt (the video question)")
+    texts = [part["text"] for part in prompt[0]["content"] if part.get("type") == "text"]
+    videos = [part["video"] for part in prompt[0]["content"] if part.get("type") == "video"]
+    if len(videos) != 1:
+        raise ValueError(f"each prompt needs exactly one video, got {len(videos)}")
+    return "".join(texts), str(videos[0])
+
+
+@contextlib.contextmanager
+def extra_forward_kwargs(module: torch.nn.Module, extra: dict[str, Any]) -> Iterator[None]:
+    """Add `extra` to every `module(...)` call inside the block (a removable forward pre-hook)."""
+
+    def hook(_module, args, kwargs):
+        return args, {**kwargs, **extra}
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class VideoGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose rows carry a `video` column; see the module docstring for what changes."""
+
+    _VIDEO_CACHE_SIZE = 16  # decoded videos kept (uint8 frames at the training budget: ~17 MB each)
+
+    def __init__(self, *args, video_sampling: VideoSampling | None = None, **kwargs):
+        processor = kwargs.get("processing_class")
+        training_args = kwargs.get("args")
+        if processor is None or not hasattr(processor, "video_processor") or training_args is None:
+            raise TypeError("VideoGRPOTrainer needs args=GRPOConfig(...) and processing_class=<a video processor>")
+        tokenizer = processor.tokenizer
+        placeholders = [tokenizer.convert_tokens_to_ids(t) for t in VISION_PLACEHOLDERS]
+        placeholders = [t for t in placeholders if t is not None and t != tokenizer.unk_token_id]
+        generation_kwargs = dict(training_args.generation_kwargs or {})
+        generation_kwargs["suppress_tokens"] = sorted({*generation_kwargs.get("suppress_tokens", []), *placeholders})
+        training_args.generation_kwargs = generation_kwargs
+        super().__init__(*args, **kwargs)
+        from vcr_cli.runtime import Runtime
+
+        self.video_sampling = video_sampling or VideoSampling()
+        # Only `build_inputs` is used: the exact encoding `vcr` uses at inference, put on the model's device.
+        self._encoder = Runtime(model=self.model, processor=processor, model_id="", quant="", device="")
+        self._video_cache: OrderedDict[str, SampledVideo] = OrderedDict()
+        self._video_batch: dict[str, Any] | None = None
+
+    # -- video decoding and encoding ---------------------------------------------------------------
+    def sampled_video(self, path: str) -> SampledVideo:
+        """Decoded frames of `path` (an LRU cache: each prompt repeats `num_generations` times)."""
+        if path in self._video_cache:
+            self._video_cache.move_to_end(path)
+            return self._video_cache[path]
+        video = self.video_sampling.sample(path)
+        self._video_cache[path] = video
+        if len(self._video_cache) > self._VIDEO_CACHE_SIZE:
+            self._video_cache.popitem(last=False)
+        return video
+
+    def encode_prompt(self, text: str, video_path: str):
+        """Processor output (input_ids, mm_token_type_ids and the video tensors) for one prompt."""
+        return self._encoder.build_inputs(text, self.sampled_video(video_path))
+
+    @contextlib.contextmanager
+    def _video_scope(self, video: dict[str, Any] | None) -> Iterator[None]:
+        self._video_batch = video
+        try:
+            yield
+        finally:
+            self._video_batch = None
+
+    # -- TRL overrides -------------------------------------------------------------------------------
+    def _generate_and_score_completions(self, inputs):
+        if "video" not in inputs[0]:
+            return super()._generate_and_score_completions(inputs)
+        inputs = [{**row, "prompt": attach_video(row["prompt"], row["video"])} for row in inputs]
+        with self._video_scope(None):
+            output = super()._generate_and_score_completions(inputs)  # _tokenize_prompts fills _video_batch
+            video = self._video_batch
+        output.update(video)
+        return output
+
+    def _tokenize_prompts(self, prompts: list):
+        if not has_video(prompts[0]):
+            return super()._tokenize_prompts(prompts)
+        prompt_ids, mm_token_type_ids, per_sample = [], [], {key: [] for key in VIDEO_KEYS}
+        previous_key, encoded = None, None
+        for prompt in prompts:
+            key = split_video_prompt(prompt)
+            if key != previous_key:  # a prompt repeats num_generations times in a row: encode it once
+                encoded, previous_key = self.encode_prompt(*key), key
+            prompt_ids.append(encoded["input_ids"][0].tolist())
+            mm_token_type_ids.append(encoded["mm_token_type_ids"][0].tolist())
+            for name in VIDEO_KEYS:
+                per_sample[name].append(encoded[name])
+        # Kept per sample so they survive TRL's shuffle and split into micro-batches (see compute_loss)
+        self._video_batch = {
+            "pixel_values_videos": per_sample["pixel_values_videos"],
+            "video_grid_thw": torch.cat(per_sample["video_grid_thw"]),
+            "second_per_grid_ts": torch.cat(per_sample["second_per_grid_ts"]),
+        }
+        multimodal_fields = {
+            "pixel_values_videos": torch.cat(per_sample["pixel_values_videos"]),
+            "video_grid_thw": self._video_batch["video_grid_thw"],
+            "second_per_grid_ts": self._video_batch["second_per_grid_ts"],
+            "mm_token_type_ids": mm_token_type_ids,  # a per-token list: TRL left-pads it like input_ids
+        }
+        return prompt_ids, None, multimodal_fields
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        video = {key: inputs[key] for key in VIDEO_KEYS} if "pixel_values_videos" in inputs else None
+        with self._video_scope(video):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, batch_size=None,
+                                           compute_entropy=False, compute_aux_loss=False, **kwargs):
+        video = self._video_batch
+        if video is None:
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **kwargs)
+        mm_token_type_ids = kwargs.pop("mm_token_type_ids", None)
+        if mm_token_type_ids is None:
+            mm_token_type_ids = self.video_token_types(input_ids, logits_to_keep)
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies, aux_losses = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            chunk_video = {
+                "pixel_values_videos": torch.cat(video["pixel_values_videos"][start:end]),
+                "video_grid_thw": video["video_grid_thw"][start:end],
+                "second_per_grid_ts": video["second_per_grid_ts"][start:end],
+            }
+            with extra_forward_kwargs(model, chunk_video):
+                chunk_logps, chunk_entropies, chunk_aux = super()._get_per_token_logps_and_entropies(
+                    model, input_ids[start:end], attention_mask[start:end], logits_to_keep, batch_size=end - start,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss,
+                    mm_token_type_ids=mm_token_type_ids[start:end], **kwargs)
+            logps.append(chunk_logps)
+            entropies.append(chunk_entropies)
+            aux_losses.append(chunk_aux)
+        return (torch.cat(logps),
+                torch.cat(entropies) if compute_entropy else None,
+                torch.stack(aux_losses).mean() if compute_aux_loss else None)
+
+    def video_token_types(self, input_ids: torch.Tensor, logits_to_keep: int) -> torch.Tensor:
+        """mm_token_type_ids for prompt + completion rows: 2 on the prompt's video placeholders, else 0.
+
+        Equal to the processor's for the prompt part; completions are text (placeholders are suppressed).
+        """
+        video_id = self.model.config.video_token_id
+        types = torch.zeros_like(input_ids)
+        prompt_part = input_ids[:, : input_ids.size(1) - logits_to_keep]
+        types[:, : prompt_part.size(1)] = (prompt_part == video_id).long() * VIDEO_MM_TYPE
+        return types
