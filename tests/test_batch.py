@@ -122,3 +122,38 @@ def test_bad_manifest_one_line_exit_2(tmp_path, lines, message):
 def test_missing_manifest(tmp_path):
     result = runner.invoke(app, ["batch", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "r.jsonl")])
     assert result.exit_code == 2 and "manifest not found" in result.output
+
+
+def test_killed_batch_keeps_finished_jobs_and_resumes(parrot, clip, tmp_path):
+    """SIGKILL mid-run (no chance to clean up): finished lines survive, --resume does only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = parrot(GQA_ANSWER)
+    shutil.copy(clip, tmp_path / "a.mp4")
+    jobs = [{"task": "ground", "video": "a.mp4", "query": f"event {i}", "id": f"job{i}"} for i in range(40)]
+    manifest = _manifest(tmp_path, jobs)
+    results = tmp_path / "results.jsonl"
+    args = [sys.executable, "-m", "vcr_cli", "batch", str(manifest), "-o", str(results), "--model", str(model),
+            "--quant", "none", "--max-pixels", "12544"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if results.exists() and len(results.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {r["id"] for r in _lines(results) if r["status"] == "ok"}
+    assert 2 <= len(finished) < len(jobs), "the batch should have been killed mid-way"
+
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    records = _lines(results)
+    ids = [r["id"] for r in records]
+    assert sorted(set(ids)) == sorted(j["id"] for j in jobs)
+    assert len(ids) == len(set(ids)), "no job ran twice"
+    assert all(r["status"] == "ok" for r in records)

@@ -115,3 +115,14 @@ def test_answers_never_leave_the_video(text, duration, offset, length):
         start, end = to_video_time(span, offset, length, duration)
         assert 0.0 <= start <= end <= duration
         assert offset - 1e-3 <= start and end <= offset + length + 1e-3
+
+
+@given(st.text(max_size=300), st.integers(2, 4000), st.integers(2, 4000))
+def test_tracked_boxes_never_leave_the_frame(text, width, height):
+    """However wild the model's numbers, a box mapped to pixels and clipped lies inside the frame."""
+    from vcr_cli.tracking import box_to_pixels, clip_box
+
+    for candidate in (text, f"<answer>{text}</answer>", "<answer>[[-3, 1e30, 0.5, -0.2]]</answer>"):
+        for box in parsing.parse_track_lenient(candidate) or []:
+            x0, y0, x1, y1 = clip_box(box_to_pixels(box, width, height), width, height)
+            assert 0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height

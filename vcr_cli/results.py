@@ -40,3 +40,12 @@ def base_result(task: str, runtime: Runtime, video: SampledVideo) -> dict:
 def clamp_time(t: float, duration: float) -> float:
     """Seconds rounded to the millisecond, never outside [0, duration] (rounding included)."""
     return min(max(round(float(t), 3), 0.0), math.floor(duration * 1000) / 1000)
+
+
+def add_peak_gpu_memory(result: dict, runtime: Runtime) -> dict:
+    """Record the CUDA memory high-water mark (GB) so users can size their settings; nothing on CPU."""
+    if runtime.device == "cuda":
+        import torch
+
+        result["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    return result

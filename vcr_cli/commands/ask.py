@@ -107,6 +107,7 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     from vcr_cli.outputs.atomic import check_output_path
     from vcr_cli.outputs.text import write_json, write_srt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
+    from vcr_cli.results import add_peak_gpu_memory
     from vcr_cli.tasks.ask import answer_line, ask_many
     from vcr_cli.video import probe
 
@@ -119,6 +120,7 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
                       layout=layout, batch_size=batch_size)
     result["timings_s"].update(timings)
+    add_peak_gpu_memory(result, runtime)
 
     if annotate is not None:
         from vcr_cli.annotate import timeline_drawer

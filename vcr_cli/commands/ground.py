@@ -81,6 +81,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     from vcr_cli.outputs.atomic import check_output_path
     from vcr_cli.outputs.text import write_json, write_srt, write_vtt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
+    from vcr_cli.results import add_peak_gpu_memory
     from vcr_cli.runtime import load_runtime
     from vcr_cli.tasks.ground import apply_min_score, ground_windows, segment_drawer
     from vcr_cli.tasks.ground import ground as ground_task
@@ -109,7 +110,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
                                     strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
                                     min_score=min_score, progress=advance)
         result["timings_s"]["load"] = round(runtime.load_seconds, 3)
-    _add_gpu_memory(result, runtime)
+    add_peak_gpu_memory(result, runtime)
 
     cues = [(s["start"], s["end"], query) for s in result["segments"]]
     if annotate is not None:
@@ -140,13 +141,6 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     for path in (output, annotate, srt, chapters):
         if path is not None and str(path) != "-":
             console.print(f"saved {path}")
-
-
-def _add_gpu_memory(result: dict, runtime) -> None:
-    if runtime.device == "cuda":
-        import torch
-
-        result["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
 
 
 def _progress(console):

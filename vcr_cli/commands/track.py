@@ -75,6 +75,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.results import add_peak_gpu_memory
     from vcr_cli.tasks import track as task
     from vcr_cli.video import probe
 
@@ -117,6 +118,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
                             max_pixels=max_pixels, frames=frames, windows=windows,
                             progress=spinner.update if spinner else None)
         result["timings_s"]["load"] = load_s
+        add_peak_gpu_memory(result, runtime)
         if annotate is not None:
             from vcr_cli.outputs.video import annotate_video
 
