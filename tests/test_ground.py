@@ -176,3 +176,18 @@ def test_help_does_not_import_torch():
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("vcr ")
+
+
+def test_installed_console_script_pipes_json(parrot, clip):
+    """The real `vcr` script (which skips interpreter teardown) flushes stdout and keeps exit codes."""
+    import shutil
+
+    vcr = shutil.which("vcr")
+    assert vcr is not None, "the console script is installed with the package"
+    model = parrot("<answer>0.50 to 9.00</answer>")
+    proc = subprocess.run([vcr, "ground", str(clip), "square", "--model", str(model), "--quant", "none", "-o", "-"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["segments"][0]["start"] == 0.5
+    bad = subprocess.run([vcr, "ground", str(clip), " "], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: the query is empty")

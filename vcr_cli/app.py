@@ -58,7 +58,27 @@ app.command("batch")(batch)
 
 
 def main() -> None:
-    app()
+    """Console-script entry point.
+
+    Tearing down an interpreter that has torch and transformers loaded takes ~1 s (module and
+    thread finalizers) after all work is done. Inference commands write their outputs atomically
+    and flush before returning, so once they have finished the process exits at once.
+    """
+    import os
+    import sys
+
+    from vcr_cli.console import FAST_EXIT
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    if FAST_EXIT["on"] and not os.environ.get("VCR_NO_FAST_EXIT"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ from vcr_cli.errors import VcrError
 console = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 VERBOSE = {"on": False}
+# Set by commands whose work is complete and flushed when they return (ground, track, ask, batch):
+# the console script then skips the slow interpreter teardown (see vcr_cli.app.main).
+FAST_EXIT = {"on": False}
 
 
 def quiet_libraries() -> None:
@@ -49,8 +52,13 @@ def warn(message: str) -> None:
 
 
 @contextlib.contextmanager
-def handle_errors() -> Iterator[None]:
-    """VcrError -> one line and its exit code; Ctrl-C -> 130; anything else -> one line, exit 1."""
+def handle_errors(fast_exit: bool = False) -> Iterator[None]:
+    """VcrError -> one line and its exit code; Ctrl-C -> 130; anything else -> one line, exit 1.
+
+    `fast_exit`: the command's outputs are complete when it returns, so the console script may
+    skip interpreter teardown (see vcr_cli.app.main).
+    """
+    FAST_EXIT["on"] = fast_exit
     try:
         yield
     except typer.Exit:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,36 +33,45 @@ def load_with_video(
     info: VideoInfo | None = None,
     runtime: Runtime | None = None,
 ) -> tuple[Runtime, SampledVideo, dict]:
-    """Decode + resize frames in a thread while the model loads; returns timings in seconds."""
-    quiet_libraries()
+    """Decode + resize frames in a thread while torch/transformers import and the model loads.
+
+    Decoding needs only decord, OpenCV and numpy, so it starts before the (slow) torch import; those
+    three are imported here first so the two threads never race on a module import.
+    """
+    import cv2  # noqa: F401
+    import decord  # noqa: F401
+    import numpy  # noqa: F401
+
+    from vcr_cli.video import plan_video
+
     info = info or probe(video_path)
-    import torch  # noqa: F401  (import once, before threads, to avoid import-lock contention)
-
-    quiet_libraries()
-    if runtime is None:
-        from vcr_cli.memory import check_gpu_fits
-        from vcr_cli.video import plan_video
-
-        plan = plan_video(info, fps=sampling.fps, max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
-        check_gpu_fits(model.quant, model.device, plan.video_tokens)
+    plan = plan_video(info, fps=sampling.fps, max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
     timings: dict[str, float] = {}
+    outcome: dict = {}
     start = time.perf_counter()
 
-    def decode() -> SampledVideo:
-        t = time.perf_counter()
-        sampled = sample_video(video_path, fps=sampling.fps, max_frames=sampling.max_frames,
-                               max_pixels=sampling.max_pixels, info=info)
-        timings["decode"] = round(time.perf_counter() - t, 3)
-        return sampled
+    def decode() -> None:
+        try:
+            outcome["video"] = sample_video(video_path, fps=sampling.fps, max_frames=sampling.max_frames,
+                                            max_pixels=sampling.max_pixels, info=info)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        timings["decode"] = round(time.perf_counter() - start, 3)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(decode)
-        if runtime is None:
-            with status(f"Loading {model.model or 'model'} ({model.quant}) and decoding {Path(video_path).name}..."):
-                t = time.perf_counter()
-                runtime = load_runtime(model.model, quant=model.quant, device=model.device)
-                timings["load"] = round(time.perf_counter() - t, 3)
-        with status("Decoding video..."):
-            sampled = future.result()
+    worker = threading.Thread(target=decode, name="vcr-decode", daemon=True)
+    worker.start()
+    if runtime is None:
+        with status(f"Loading {model.model or 'model'} ({model.quant}) and decoding {Path(video_path).name}..."):
+            t = time.perf_counter()
+            quiet_libraries()
+            from vcr_cli.memory import check_gpu_fits
+
+            check_gpu_fits(model.quant, model.device, plan.video_tokens)
+            runtime = load_runtime(model.model, quant=model.quant, device=model.device)
+            timings["load"] = round(time.perf_counter() - t, 3)
+    with status("Decoding video..."):
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
     timings["load_and_decode"] = round(time.perf_counter() - start, 3)
-    return runtime, sampled, timings
+    return runtime, outcome["video"], timings

@@ -7,6 +7,7 @@ video even for long, high-resolution inputs. A folder of images (sorted by name)
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,6 +154,11 @@ def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.stack([resize_frame(f, width, height) for f in frames]) if len(frames) else frames
 
 
+def _decoder_threads() -> int:
+    """All cores but one: decoding usually overlaps model loading or generation in the main thread."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _decoder_size(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int]:
     """Let the decoder pre-shrink big frames to 2x the target (cheap), leaving the last 2x to the area filter."""
     if src_w >= 4 * width and src_h >= 4 * height:
@@ -160,7 +166,8 @@ def _decoder_size(src_w: int, src_h: int, width: int, height: int) -> tuple[int,
     return -1, -1
 
 
-def read_frames(path: str | Path, indices: list[int], width: int, height: int) -> np.ndarray:
+def read_frames(path: str | Path, indices: list[int], width: int, height: int,
+                source_size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode `indices` (ascending) from a video or frame folder, each resized to width x height.
 
     Reads sequentially, skipping unwanted frames without converting them: on H.264 with sparse
@@ -182,12 +189,12 @@ def read_frames(path: str | Path, indices: list[int], width: int, height: int) -
         return out
     import decord
 
-    probe_reader = _open_reader(path)
-    src_h, src_w = probe_reader[0].shape[:2]
-    del probe_reader
-    dec_w, dec_h = _decoder_size(src_w, src_h, width, height)
+    if source_size is None:  # (width, height) as decord decodes it, rotation applied
+        first = _open_reader(path)[0].shape
+        source_size = (first[1], first[0])
+    dec_w, dec_h = _decoder_size(source_size[0], source_size[1], width, height)
     try:
-        reader = decord.VideoReader(str(path), num_threads=0, width=dec_w, height=dec_h)
+        reader = decord.VideoReader(str(path), num_threads=_decoder_threads(), width=dec_w, height=dec_h)
     except Exception:
         raise BadVideoError(f"cannot decode {path} as a video") from None
     previous = -1
@@ -235,7 +242,7 @@ def sample_video(
     info = info or probe(path)
     plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, total_pixels=total_pixels,
                       min_pixels=min_pixels)
-    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    frames = read_frames(path, plan.indices, plan.width, plan.height, source_size=(info.width, info.height))
     return SampledVideo(info=info, plan=plan, frames=frames)
 
 
@@ -253,5 +260,5 @@ def sample_span(
     plan = plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, frames=span)
     plan = SamplingPlan(indices=[start_frame + i for i in plan.indices], width=plan.width, height=plan.height,
                         fps=plan.fps)
-    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    frames = read_frames(path, plan.indices, plan.width, plan.height, source_size=(info.width, info.height))
     return SampledVideo(info=info, plan=plan, frames=frames, start_frame=start_frame, span_frames=span)

@@ -77,7 +77,7 @@ def ask(
     """
     from vcr_cli.console import handle_errors
 
-    with handle_errors():
+    with handle_errors(fast_exit=True):
         _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
              batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
 

@@ -54,7 +54,7 @@ def batch(
     """
     from vcr_cli.console import handle_errors
 
-    with handle_errors():
+    with handle_errors(fast_exit=True):
         _run(manifest, output, resume, overwrite, model, quant.value, device.value,
              {"think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
               "max_pixels": max_pixels})

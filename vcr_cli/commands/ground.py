@@ -65,7 +65,7 @@ def ground(
     """
     from vcr_cli.console import handle_errors
 
-    with handle_errors():
+    with handle_errors(fast_exit=True):
         _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
              overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
              quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,

@@ -65,7 +65,7 @@ def track(
     """
     from vcr_cli.console import handle_errors
 
-    with handle_errors():
+    with handle_errors(fast_exit=True):
         _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model,
              quant.value, device.value, think, max_new_tokens, max_pixels)
 
