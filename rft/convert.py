@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vcr_cli.errors import UsageError
+from vcr_cli.files import read_user_text
 
 KINDS = ("charades", "nextgqa", "got10k")
 
@@ -29,14 +30,7 @@ def _join(root: str | None, name: str) -> str:
 
 
 def _load(src: Path) -> Any:
-    if not src.exists():
-        raise UsageError(f"annotation file not found: {src}")
-    if src.is_dir():
-        raise UsageError(f"{src} is a directory; give the annotation JSON file")
-    try:
-        text = src.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {src}: {exc}") from None
+    text = read_user_text(src, "annotation file", "the annotation JSON file")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

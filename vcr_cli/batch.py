@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vcr_cli.errors import UsageError, VcrError
+from vcr_cli.files import read_user_text
 from vcr_cli.questions import Question, _from_item, load_questions
 
 if TYPE_CHECKING:
@@ -169,14 +170,7 @@ def job_questions(spec: dict, where: str, base: Path) -> list[Question]:
 def load_manifest(path: str | Path) -> list[Job]:
     """Every job of a JSONL manifest, validated; UsageError naming the line on any problem."""
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"manifest not found: {path}")
-    if path.is_dir():
-        raise UsageError(f"manifest {path} is a directory; give a .jsonl file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read manifest {path} ({getattr(exc, 'strerror', None) or exc})") from None
+    text = read_user_text(path, "manifest", "a .jsonl file")
     base = path.resolve().parent
     jobs: list[Job] = []
     seen: dict[str, int] = {}  # id -> line

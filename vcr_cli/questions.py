@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vcr_cli.errors import UsageError
+from vcr_cli.files import read_user_text
 
 MIN_OPTIONS = 2
 MAX_OPTIONS = 26  # letters A..Z
@@ -123,14 +124,7 @@ def load_questions(path: str | Path) -> list[Question]:
     A JSON array (YAML is a superset of JSON) is read by the YAML loader, so its errors name lines too.
     """
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"questions file not found: {path}")
-    if path.is_dir():
-        raise UsageError(f"questions file {path} is a directory; give a .jsonl or .yaml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read questions file {path} ({getattr(exc, 'strerror', None) or exc})") from None
+    text = read_user_text(path, "questions file", "a .jsonl or .yaml file")
     suffix = path.suffix.lower()
     start = text.lstrip()[:1]
     if start != "[" and (suffix in JSONL_SUFFIXES or (suffix not in YAML_SUFFIXES and start == "{")):

@@ -119,35 +119,19 @@ class Runtime:
         return inputs.to(self.model.device)
 
     def generate(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> Generation:
-        import torch
-
-        inputs = self.build_inputs(prompt, video)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True)
-        new = output[0, inputs["input_ids"].shape[1] :]
-        text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
-                          seconds=time.perf_counter() - start)
+        """Answer `prompt` about `video` in VideoChat-R1's training layout (text, then video)."""
+        return self._generate(dict(self.build_inputs(prompt, video)), max_new_tokens, {})
 
     def generate_image(self, prompt: str, image_rgb, max_new_tokens: int = 256) -> Generation:
         """Ask about one image (uint8 RGB, H x W x 3, both sides multiples of 28: resize it with smart_resize first).
 
         Qwen2.5-VL's grounding layout (the image, then the text); `bbox_2d` answers are in pixels of this image.
         """
-        import torch
-
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         inputs = self.processor(text=[text], images=[image_rgb], images_kwargs={"do_resize": False},
                                 return_tensors="pt").to(self.model.device)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True)
-        new = output[0, inputs["input_ids"].shape[1] :]
-        text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]), new_tokens=int(new.shape[0]),
-                          seconds=time.perf_counter() - start)
+        return self._generate(dict(inputs), max_new_tokens, {})
 
     # ------------------------------------------------------------------ several prompts about one video
     # The HF model card's layout puts the video *before* the text, so every prompt about one video shares the
