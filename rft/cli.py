@@ -175,6 +175,9 @@ def train(
     from vcr_cli.console import handle_errors
 
     with handle_errors():
+        from vcr_cli.console import quiet_libraries
+
+        quiet_libraries()  # before transformers/bitsandbytes import and log
         from rft.train import run_training
         from vcr_cli.console import console
 
@@ -204,6 +207,9 @@ def eval_(
     from vcr_cli.console import handle_errors
 
     with handle_errors():
+        from vcr_cli.console import quiet_libraries
+
+        quiet_libraries()
         from rft.evaluate import evaluate
         from vcr_cli.errors import UsageError
         from vcr_cli.outputs.atomic import check_output_path
@@ -234,6 +240,9 @@ def merge(
     from vcr_cli.console import handle_errors
 
     with handle_errors():
+        from vcr_cli.console import quiet_libraries
+
+        quiet_libraries()
         from rft.merge import merge_adapter
         from vcr_cli.console import console
         from vcr_cli.errors import UsageError
