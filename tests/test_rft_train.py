@@ -445,3 +445,37 @@ def test_config_docs_list_every_key():
     from rft.config import config_table
 
     assert config_table() in (ROOT / "examples" / "configs" / "README.md").read_text()
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(tiny_checkpoint, clip, tmp_path):
+    """SIGKILL (no chance to save): the last periodic checkpoint survives and --resume carries on from it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_data(tmp_path / "train.jsonl", ground_lines(clip) * 10)
+    config = write_config(tmp_path / "tiny.yaml", model=str(tiny_checkpoint), **TINY,
+                          rewards=[f"{ROOT / 'benchmarks' / 'bench_rft_learning.py'}:digits_reward"])
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "vcr_cli", "rft", "train", str(data), "--config", str(config), "--output-dir",
+            str(run), "--max-steps", "8", "--device", "cpu"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (run / "checkpoint-2" / "trainer_state.json").exists():
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = sorted(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    assert saved and saved[-1] < 8, "the run should have been killed mid-way"
+    assert not (run / "adapter_model.safetensors").exists()
+
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert training_state(run / "checkpoint-8")["global_step"] == 8
+    assert (run / "adapter_model.safetensors").is_file()
+    steps = [int(r["step"]) for r in reward_rows(run)]
+    assert steps[-1] == 8 and len(set(steps)) == len(steps)  # no step logged twice after the resume
