@@ -50,11 +50,11 @@ def root(
 
 app.command("ground")(ground)
 app.command("track")(track)
-app.command("doctor")(doctor)
-app.command("view")(view)
-app.add_typer(rft_app, name="rft")
 app.command("ask")(ask)
 app.command("batch")(batch)
+app.command("view")(view)
+app.command("doctor")(doctor)
+app.add_typer(rft_app, name="rft")
 
 
 def main() -> None:
