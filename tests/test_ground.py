@@ -191,3 +191,17 @@ def test_installed_console_script_pipes_json(parrot, clip):
     assert json.loads(proc.stdout)["segments"][0]["start"] == 0.5
     bad = subprocess.run([vcr, "ground", str(clip), " "], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: the query is empty")
+
+
+def test_unreachable_hub_fails_fast_with_the_fix(clip, monkeypatch):
+    """Not cached and the hub can't be reached: one line at once, not minutes of retries."""
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.perf_counter()
+    result = runner.invoke(app, ["ground", str(clip), "q", "--model", "OpenGVLab/VideoChat-R1_7B"])
+    assert time.perf_counter() - start < 30
+    assert result.exit_code == 1, result.output
+    assert "cannot be reached" in result.output and "hf download OpenGVLab/VideoChat-R1_7B" in result.output
+    assert result.output.strip().count("\n") == 0

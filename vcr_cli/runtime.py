@@ -341,7 +341,9 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
         _check_local_dir(local)
         source = str(local)
     else:
-        source = model_id
+        from vcr_cli.hub import ensure_available
+
+        source = ensure_available(model_id)  # fails fast when unreachable; downloads with a progress bar
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     start = time.perf_counter()
@@ -359,7 +361,7 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
     except Exception as exc:  # OSError, SafetensorError, ValueError, bitsandbytes errors ...
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         reason = f"{type(exc).__name__}: {reason}"
-        if source == model_id and isinstance(exc, OSError):
+        if not local.exists() and isinstance(exc, OSError):
             raise ModelLoadError(
                 f"model {model_id!r} is not in the local cache and could not be downloaded ({reason}). "
                 f"Download it where the hub is reachable (`hf download {model_id} --local-dir DIR`) "

@@ -1,0 +1,72 @@
+"""Getting a model from the Hugging Face hub: fail fast when it can't be reached, show progress when it can.
+
+Without this, an unreachable hub costs minutes of silent retries per file before transformers gives up,
+and a first 16 GB download runs with no progress bar (vcr quiets library output).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+from vcr_cli.errors import ModelLoadError
+
+# What a Qwen2.5-VL checkpoint needs (no .bin/.pt duplicates of the safetensors weights).
+CHECKPOINT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _fix(model_id: str) -> str:
+    return (f"Download it where the hub is reachable (`hf download {model_id} --local-dir DIR`) and pass "
+            "--model DIR (or set VCR_MODEL)")
+
+
+def is_cached(model_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    except Exception:
+        return False
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """A TCP connection to the hub endpoint ($HF_ENDPOINT or huggingface.co) within `timeout` seconds."""
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_available(model_id: str) -> str:
+    """A hub id that is cached, or is downloaded now with a progress bar; ModelLoadError (fast) if neither."""
+    if is_cached(model_id):
+        return model_id
+    if _offline():
+        raise ModelLoadError(f"model {model_id!r} is not in the local cache and HF_HUB_OFFLINE is set. "
+                             + _fix(model_id))
+    if not hub_reachable():
+        raise ModelLoadError(f"model {model_id!r} is not in the local cache and the Hugging Face hub cannot be "
+                             "reached from here. " + _fix(model_id))
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    from vcr_cli.console import console
+
+    console.print(f"Downloading {model_id} to the Hugging Face cache (once; VideoChat-R1 7B is ~16 GB)...")
+    enable_progress_bars()
+    try:
+        return snapshot_download(model_id, allow_patterns=CHECKPOINT_PATTERNS)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"could not download {model_id!r} ({type(exc).__name__}: {reason}). "
+                             + _fix(model_id)) from None
+    finally:
+        disable_progress_bars()
