@@ -116,10 +116,14 @@ def check_model(model_id: str) -> Check:
         cached = None
     if isinstance(cached, str):
         return Check("model", True, f"{model_id} in the local cache ({Path(cached).parent})")
-    from vcr_cli.hub import hub_reachable
+    from vcr_cli.hub import hub_reachable, offline
 
-    reachable = hub_reachable(timeout=3.0)
-    where = "the hub is reachable: it downloads on first use (~16 GB)" if reachable else "the hub is NOT reachable"
+    if offline():
+        where = "HF_HUB_OFFLINE is set"
+    elif hub_reachable(timeout=3.0):
+        where = "the hub is reachable: it downloads on first use (~16 GB)"
+    else:
+        where = "the hub is NOT reachable"
     return Check("model", False, f"{model_id} is not in the local cache; {where}",
                  f"offline: hf download {model_id} --local-dir DIR (where the hub is reachable), then --model DIR",
                  required=False)

@@ -16,7 +16,8 @@ from vcr_cli.errors import ModelLoadError
 CHECKPOINT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
 
 
-def _offline() -> bool:
+def offline() -> bool:
+    """HF_HUB_OFFLINE is set: never reach for the network."""
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
@@ -49,7 +50,7 @@ def ensure_available(model_id: str) -> str:
     """A hub id that is cached, or is downloaded now with a progress bar; ModelLoadError (fast) if neither."""
     if is_cached(model_id):
         return model_id
-    if _offline():
+    if offline():
         raise ModelLoadError(f"model {model_id!r} is not in the local cache and HF_HUB_OFFLINE is set. "
                              + _fix(model_id))
     if not hub_reachable():
