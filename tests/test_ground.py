@@ -191,6 +191,12 @@ def test_installed_console_script_pipes_json(parrot, clip):
     assert json.loads(proc.stdout)["segments"][0]["start"] == 0.5
     bad = subprocess.run([vcr, "ground", str(clip), " "], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: the query is empty")
+    # click's own usage errors are one line too (no usage box)
+    for args, message in ((["ground", str(clip), "q", "--quant", "3bit"], "Invalid value for '--quant'"),
+                          (["ground"], "Missing argument 'video'"), (["nosuch"], "No such command 'nosuch'")):
+        usage = subprocess.run([vcr, *args], capture_output=True, text=True)
+        assert usage.returncode == 2 and usage.stderr.startswith(f"error: {message}"), usage.stderr
+        assert usage.stderr.count("\n") == 1
 
 
 def test_unreachable_hub_fails_fast_with_the_fix(clip, monkeypatch):

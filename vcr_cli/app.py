@@ -67,13 +67,27 @@ def main() -> None:
     import os
     import sys
 
-    from vcr_cli.console import FAST_EXIT
+    from vcr_cli.console import FAST_EXIT, error
 
     try:
-        app()
-        code = 0
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        error("interrupted")
+        code = 130
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        # click's usage errors (bad option value, missing argument, unknown command): one line, exit 2
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        if exc.format_message():  # empty when the help was shown for a bare `vcr` / `vcr rft`
+            error(exc.format_message() + hint)
+        code = exc.exit_code
     if FAST_EXIT["on"] and not os.environ.get("VCR_NO_FAST_EXIT"):
         sys.stdout.flush()
         sys.stderr.flush()
