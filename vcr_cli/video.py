@@ -201,10 +201,12 @@ def read_frames(path: str | Path, indices: list[int], width: int, height: int,
     for k, index in enumerate(indices):
         try:
             gap = index - previous - 1
-            if gap > 0:
-                reader.skip_frames(gap)
-            elif gap < 0:
+            if gap < 0 or (previous < 0 and index > 0):
+                # backwards, or the first frame of a span that starts later (a window of a long video):
+                # decode from the nearest keyframe instead of from the start of the file
                 reader.seek_accurate(index)
+            elif gap > 0:
+                reader.skip_frames(gap)
             frame = reader.next().asnumpy()
         except Exception as exc:
             raise BadVideoError(f"cannot decode frame {index} of {path} ({type(exc).__name__})") from None
