@@ -268,7 +268,8 @@ def prepare_job(job: Job, defaults: dict) -> Any:
             box = task.validate_start_box(values, info.width, info.height, bool(spec.get("normalized", False)))
         windows = task.plan_windows(first, last, info.fps, spec.get("window") or task.DEFAULT_WINDOW_S)
         width, height = task.window_size(info, _setting(job, defaults, "max_pixels"))
-        frames = task.WindowFrames(job.video, windows, width, height)  # decodes ahead, in its own thread
+        # decodes ahead, in its own thread
+        frames = task.WindowFrames(job.video, windows, width, height, source_size=(info.width, info.height))
         return {"info": info, "start_box": box, "windows": windows, "frames": frames}
     if job.task == "ground":
         from vcr_cli.windows import DEFAULT_WINDOW_S

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vcr_cli.errors import BadVideoError, UsageError, VcrError
+from vcr_cli.errors import UsageError, VcrError
 from vcr_cli.parsing import extract_think, parse_bbox_2d, parse_track_lenient, parse_track_strict
 from vcr_cli.prompts import render_track
 from vcr_cli.results import base_result
@@ -151,30 +151,13 @@ def window_video(info: VideoInfo, frames: np.ndarray) -> SampledVideo:
     return SampledVideo(info=nominal, plan=plan, frames=frames)
 
 
-def _decode_windows(path: Path, windows: list[Window], width: int, height: int) -> Iterator[np.ndarray]:
-    """Each window's keyframes, resized, in window order (one reader for the whole video)."""
-    from vcr_cli.video import read_frames, resize_frames
+def _decode_windows(path: Path, windows: list[Window], width: int, height: int,
+                    source_size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Each window's keyframes, resized, in window order (vcr_cli.video.read_frames: seeks to each window)."""
+    from vcr_cli.video import read_frames
 
-    if path.is_dir():
-        for w in windows:
-            yield read_frames(path, list(w.keyframes), width, height)
-        return
-    import decord
-
-    try:
-        reader = decord.VideoReader(str(path), num_threads=0)
-    except Exception:
-        raise BadVideoError(f"cannot decode {path} as a video") from None
     for w in windows:
-        unique = sorted(set(w.keyframes))
-        try:
-            batch = reader.get_batch(unique).asnumpy()
-        except Exception as exc:
-            raise BadVideoError(f"cannot decode frames {unique[0]}..{unique[-1]} of {path} "
-                                f"({type(exc).__name__})") from None
-        resized = resize_frames(batch, width, height)
-        where = {index: k for k, index in enumerate(unique)}
-        yield resized[[where[i] for i in w.keyframes]]
+        yield read_frames(path, list(w.keyframes), width, height, source_size=source_size)
 
 
 class WindowFrames:
@@ -183,7 +166,8 @@ class WindowFrames:
     At most `ahead` windows wait in memory; `seconds` is the time spent decoding (not waiting).
     """
 
-    def __init__(self, path: str | Path, windows: list[Window], width: int, height: int, ahead: int = 2):
+    def __init__(self, path: str | Path, windows: list[Window], width: int, height: int,
+                 source_size: tuple[int, int] | None = None, ahead: int = 2):
         self._queue: queue.Queue = queue.Queue(maxsize=ahead)
         self._done = object()
         self._stop = threading.Event()
@@ -191,7 +175,7 @@ class WindowFrames:
 
         def work() -> None:
             try:
-                decoder = _decode_windows(Path(path), windows, width, height)
+                decoder = _decode_windows(Path(path), windows, width, height, source_size)
                 while not self._stop.is_set():
                     start = time.perf_counter()
                     frames = next(decoder, None)
@@ -306,7 +290,7 @@ def track(
     windows = windows or plan_windows(first, last, info.fps, window_s)
     width, height = window_size(info, max_pixels)
     if frames is None:
-        frames = WindowFrames(video, windows, width, height)
+        frames = WindowFrames(video, windows, width, height, source_size=(info.width, info.height))
 
     grounding = None
     if start_box is None:
