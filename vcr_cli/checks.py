@@ -158,27 +158,17 @@ def smoke_test(device: str = "auto", quant: str = "4bit") -> Check:
 
 
 def write_test_clip(path, seconds: float = 2.0, fps: int = 10, width: int = 160, height: int = 96):
-    """A small H.264 clip (a white square crossing a gradient), written with PyAV."""
-    import av
+    """A small H.264 clip (a white square crossing a gradient), written with vcr's own MP4 writer."""
     import numpy as np
 
-    container = av.open(str(path), mode="w")
-    stream = container.add_stream("libx264" if _has_x264() else "mpeg4", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    from vcr_cli.outputs.video import Mp4Writer
+
+    writer = Mp4Writer(path, width, height, fps)
     for i in range(int(seconds * fps)):
         frame = np.zeros((height, width, 3), dtype=np.uint8)
         frame[..., 0] = np.linspace(0, 255, width, dtype=np.uint8)[None, :]
         x = int((width - 24) * i / max(1, seconds * fps - 1))
         frame[36:60, x : x + 24] = 255
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
+        writer.write(frame)
+    writer.close()
     return path
-
-
-def _has_x264() -> bool:
-    from vcr_cli.outputs.video import h264_available
-
-    return h264_available()
