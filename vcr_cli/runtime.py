@@ -104,19 +104,7 @@ class Runtime:
 
     def build_inputs(self, prompt: str, video: SampledVideo):
         """Processor output (keep all of it: mm_token_type_ids drive MRoPE) on the model's device."""
-        text = self.render_chat(prompt)
-        inputs = self.processor(
-            text=[text],
-            videos=[video.frames],
-            videos_kwargs={
-                "video_metadata": [video.metadata()],
-                "do_sample_frames": False,  # frames are already sampled by the training rule
-                "do_resize": False,  # and already resized by smart_resize to multiples of 28
-                "cap_pixels_per_frame": True,  # no-op without resizing; silences a transformers notice
-            },
-            return_tensors="pt",
-        )
-        return inputs.to(self.model.device)
+        return self._process_chat(self.render_chat(prompt), video)
 
     def generate(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> Generation:
         """Answer `prompt` about `video` in VideoChat-R1's training layout (text, then video)."""
@@ -146,12 +134,16 @@ class Runtime:
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _process_chat(self, text: str, video: SampledVideo):
-        """Processor output for an already rendered chat (same video arguments as build_inputs)."""
+        """Processor output for an already rendered chat, with the real sampled fps in `video_metadata`."""
         inputs = self.processor(
             text=[text],
             videos=[video.frames],
-            videos_kwargs={"video_metadata": [video.metadata()], "do_sample_frames": False, "do_resize": False,
-                           "cap_pixels_per_frame": True},
+            videos_kwargs={
+                "video_metadata": [video.metadata()],
+                "do_sample_frames": False,  # frames are already sampled by the training rule
+                "do_resize": False,  # and already resized by smart_resize to multiples of 28
+                "cap_pixels_per_frame": True,  # no-op without resizing; silences a transformers notice
+            },
             return_tensors="pt",
         )
         return inputs.to(self.model.device)
