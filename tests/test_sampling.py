@@ -52,3 +52,13 @@ def test_max_pixels_option_lowers_frame_size():
     small = plan_sampling(132, 25.0, 1280, 720, max_pixels=28 * 28 * 20)
     assert small.width * small.height <= 28 * 28 * 20 < full.width * full.height
     assert small.indices == full.indices
+
+
+def test_tracking_frame_indices_follow_the_paper_seven_frame_rule():
+    from vcr_cli.sampling import tracking_frame_indices
+
+    # first, int(i * (n-1) / 6) for i = 1..5, last (reference §5)
+    assert tracking_frame_indices(60) == [0, 9, 19, 29, 39, 49, 59]
+    assert tracking_frame_indices(120) == [0, 19, 39, 59, 79, 99, 119]
+    assert tracking_frame_indices(100) == [0, 16, 33, 49, 66, 82, 99]
+    assert tracking_frame_indices(2) == [0, 0, 0, 0, 0, 0, 1]

@@ -132,3 +132,19 @@ def plan_sampling(
     cap = frame_pixel_cap(nframes, total_pixels=total_pixels, min_pixels=min_pixels, max_pixels=max_pixels)
     resized_h, resized_w = smart_resize(height, width, min_pixels=min_pixels, max_pixels=cap)
     return SamplingPlan(indices=indices, width=resized_w, height=resized_h, fps=sample_fps)
+
+
+TRACK_FED_FRAMES = 7  # VideoChat-R1 tracking feeds 7 frames; the processor repeats the last to make 8
+TRACK_ANSWER_BOXES = 8
+
+
+def tracking_frame_indices(total_frames: int) -> list[int]:
+    """The 7 frames VideoChat-R1's tracking training and evaluation feed: first, int(i*(n-1)/6) for i=1..5, last.
+
+    One rule for `vcr track` windows, `vcr rft train/eval` and `vcr rft validate` (reference §5). Indices can
+    repeat when the span has fewer than 7 frames, exactly as the paper's list indexing would.
+    """
+    if total_frames < 1:
+        raise ValueError("a tracking span needs at least one frame")
+    step = (total_frames - 1) / 6
+    return [0] + [int(i * step) for i in range(1, 6)] + [total_frames - 1]
