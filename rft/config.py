@@ -35,6 +35,7 @@ QUANT_CHOICES = ("none", "4bit")
 REPORT_CHOICES = ("none", "tensorboard")
 LOSS_CHOICES = ("grpo", "dapo", "dr_grpo", "bnpo")
 TASK_CHOICES = ("ground", "qa", "track")
+RECORD_KEYS = ("effective_loss",)  # written by `vcr rft train` into the run's rft_config.yaml; skipped when read
 
 
 @dataclass
@@ -142,6 +143,7 @@ class RftConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> RftConfig:
         names = [item.name for item in dataclasses.fields(cls)]
+        values = {key: value for key, value in values.items() if key not in RECORD_KEYS}
         for key in values:
             if key not in names:
                 close = difflib.get_close_matches(str(key), names, n=1)

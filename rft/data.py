@@ -290,15 +290,18 @@ def load_examples(path: str | Path, check_videos: bool = True, require_output: b
     return examples
 
 
-def example_prompt(example: Example, think: bool = True) -> tuple[str, str]:
-    """(template name, prompt text) for an example, as VideoChat-R1 was trained.
+def example_prompt(example: Example, think: bool = True, evaluation: bool = False) -> tuple[str, str]:
+    """(template name, prompt text) for an example, as VideoChat-R1 was trained (or, `evaluation`, evaluated).
 
-    ground: the training template (query lower-cased, one trailing period removed); qa: the grounded-QA
-    template with the <glue> evidence request; track: the training template with the first box as start.
+    ground: training lower-cases the query and removes one trailing period; the paper's evaluation asks with
+    the raw sentence (reference §2.1), so `evaluation=True` keeps it as written. qa: the grounded-QA template
+    with the <glue> evidence request; track: the training template with the first box as start.
     """
     from vcr_cli import prompts
 
     if example.task == "ground":
+        if evaluation:
+            return prompts.render_ground(example.query or "", think)
         return prompts.render_ground_training(example.query or "", think)
     if example.task == "qa":
         return prompts.render_gqa(example.question or "", example.options or [], think=think, glue=True)

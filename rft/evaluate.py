@@ -1,7 +1,8 @@
 """`vcr rft eval`: run a model on every example of a data file and score it like VideoChat-R1's evaluation.
 
-Each example goes through the same path as `vcr ground/track/ask`: the same prompt as training
-(`rft.data.example_prompt`), the training sampling rule and budget (`vcr_cli.video.sample_video`), and
+Each example goes through the same path as `vcr ground/track/ask`: the paper's evaluation prompt
+(`rft.data.example_prompt(..., evaluation=True)`: grounding asks with the raw sentence, case and final period
+kept, where training lower-cases it), the training sampling rule and budget (`vcr_cli.video.sample_video`), and
 `vcr_cli.runtime.Runtime.generate` (the checkpoint's own generation settings). The predictions file holds
 the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-scores it without a model.
 """
@@ -36,7 +37,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
             if decoded is None or decoded[0] != str(example.video):
                 decoded = (str(example.video), sample_video(example.video, fps=fps, max_frames=max_frames,
                                                             max_pixels=max_pixels))
-            _, prompt = example_prompt(example, think)
+            _, prompt = example_prompt(example, think, evaluation=True)  # grounding: the raw sentence
             example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
             lines.append({**example.raw, "output": example.output})
             progress.advance(task)

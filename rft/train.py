@@ -6,7 +6,7 @@ default, `full` for every weight, `quant: 4bit` for QLoRA), and trains with `rft
 
 What a run leaves in the output folder: `checkpoint-N/` every `save_steps` (safetensors, optimizer and
 trainer state: `--resume` continues from the last one), the final adapter (or model) with its processor,
-`rft_config.yaml` (the settings used), `rewards.csv` and `reward_curve.png` (mean rewards per step), and
+`rft_config.yaml` (the settings used, and under `effective_loss` the loss TRL computes), `rewards.csv` and `reward_curve.png` (mean rewards per step), and
 TensorBoard event files under `runs/` when `report_to: tensorboard`.
 
 Ctrl-C finishes the current step, saves a checkpoint, writes the reward curve and stops with
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUTPUT_DIR = "runs/rft"
 CONFIG_FILE = "rft_config.yaml"
+EFFECTIVE_KEY = "effective_loss"  # in CONFIG_FILE: what TRL computes (a record; ignored when read back)
 REWARD_CSV = "rewards.csv"
 REWARD_PLOT = "reward_curve.png"
 
@@ -98,6 +99,7 @@ def grpo_args(cfg: RftConfig, output_dir: Path, device: str, reward_weights: lis
             per_device_train_batch_size=cfg.per_device_train_batch_size,
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
             loss_type=cfg.loss_type,
+            use_bias_correction_kl=False,  # the paper's KL: plain k3, not multiplied by the importance ratio
             reward_weights=reward_weights,
             seed=cfg.seed,
             **{checkpointing: cfg.gradient_checkpointing},
@@ -114,6 +116,28 @@ def grpo_args(cfg: RftConfig, output_dir: Path, device: str, reward_weights: lis
         )
     except ValueError as exc:
         raise UsageError(f"config: {exc}") from None
+
+
+def loss_settings(args) -> dict[str, Any]:
+    """The loss TRL will compute with `args` (a GRPOConfig), as written to the run's rft_config.yaml.
+
+    The paper's per-token loss is -(ratio * A - beta * KL) with KL = exp(ref - logp) - (ref - logp) - 1 (k3),
+    one iteration per generation batch (ratio = 1 in value, no clipping in effect), advantages normalised by the
+    group's std. TRL 1.16 would multiply the KL by the ratio (`use_bias_correction_kl`); `grpo_args` turns it off.
+    """
+    return {
+        "loss_type": args.loss_type,
+        "beta": args.beta,
+        "kl_estimator": "k3: exp(ref - logp) - (ref - logp) - 1",
+        "use_bias_correction_kl": args.use_bias_correction_kl,
+        "num_iterations": args.num_iterations,
+        "epsilon_low": args.epsilon,
+        "epsilon_high": args.epsilon_high if args.epsilon_high is not None else args.epsilon,
+        "scale_rewards": args.scale_rewards,
+        "importance_sampling_level": args.importance_sampling_level,
+        "per_token_loss": "-(ratio * A - beta * KL)" if not args.use_bias_correction_kl
+        else "-(ratio * A - beta * ratio * KL)",
+    }
 
 
 def load_policy(cfg: RftConfig, args) -> tuple[Any, Any]:
@@ -304,7 +328,7 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     main_process = trainer.is_world_process_zero()
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-        _write_config(cfg, out / CONFIG_FILE)
+        _write_config(cfg, out / CONFIG_FILE, loss_settings(trainer.args))
         what = "all weights" if cfg.full else ("QLoRA (4-bit base)" if cfg.quant == "4bit" else "LoRA")
         console.print(f"training {what} of {resolve_model_id(cfg.model)} on {len(examples)} examples "
                       f"({', '.join(f'{t} {n}' for t, n in counts.items())}) with rewards "
@@ -328,12 +352,16 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     return out
 
 
-def _write_config(cfg: RftConfig, path: Path) -> None:
+def _write_config(cfg: RftConfig, path: Path, effective: dict[str, Any] | None = None) -> None:
+    """The settings used, plus (`effective_loss`) the loss TRL computes; `--config` reads the file back."""
     import yaml
 
     from vcr_cli.outputs.atomic import write_text_atomic
 
-    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    values = cfg.to_dict()
+    if effective is not None:
+        values[EFFECTIVE_KEY] = effective
+    write_text_atomic(path, yaml.safe_dump(values, sort_keys=False))
 
 
 # -- python -m rft.train ----------------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""`vcr rft` trains and evaluates on what VideoChat-R1 did (issue 12), on CPU with tiny checkpoints.
+
+Each test pins one difference that silently changed what is learned or measured: the tracking frames, the
+master-weight precision, the KL term, the evaluation query, the vision-tower reuse and steps that train nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+try:  # tests/ as a package or as a plain folder
+    from tests.test_rft_train import SAMPLING, TINY, write_config, write_data
+except ImportError:
+    from test_rft_train import SAMPLING, TINY, write_config, write_data
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------ 4. evaluation asks with the raw sentence
+
+
+def test_eval_asks_grounding_with_the_raw_sentence_training_with_the_normalised_one(parrot, clip, tmp_path,
+                                                                                    monkeypatch):
+    from rft.data import load_examples
+    from rft.evaluate import evaluate
+    from rft.train import build_dataset
+    from vcr_cli.runtime import Runtime
+
+    sentence = "Person turn a light on."
+    data = write_data(tmp_path / "test.jsonl", [{"task": "ground", "video": str(clip), "query": sentence,
+                                                 "solution": {"start": 0.2, "end": 1.0}}])
+    asked = []
+    real_generate = Runtime.generate
+    monkeypatch.setattr(Runtime, "generate", lambda self, prompt, video, **kw: (
+        asked.append(prompt), real_generate(self, prompt, video, **kw))[1])
+    evaluate(data, str(parrot("<answer>0.20 to 1.00</answer>")), quant="none", device="cpu")
+    assert len(asked) == 1
+    assert 'pinpoint the event "Person turn a light on." in the video' in asked[0]  # the paper's eval (§2.1)
+    trained = build_dataset(load_examples(data), think=True)[0]["prompt"][0]["content"]
+    assert 'pinpoint the event "person turn a light on" in the video' in trained  # training: lower case, no "."
+
+
+# ------------------------------------------------------------------ 3. the KL term is the paper's
+
+
+def _trainer(checkpoint, tmp_path, cfg=None, examples=None, model=None, **kwargs):
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from rft.config import RftConfig
+    from rft.train import build_dataset, grpo_args, lora_config
+    from rft.trainer import VideoGRPOTrainer, VideoSampling
+
+    cfg = cfg or RftConfig.from_dict(TINY)
+    if model is None:
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.float32)
+    rows = build_dataset(examples, cfg.think) if examples else None
+    return VideoGRPOTrainer(model=model, reward_funcs=kwargs.pop("reward_funcs", [lambda completions, **kw: [0.0] *
+                                                                                   len(completions)]),
+                            args=grpo_args(cfg, tmp_path / "run", "cpu", [1.0]), train_dataset=rows,
+                            processing_class=AutoProcessor.from_pretrained(checkpoint),
+                            peft_config=None if cfg.full else lora_config(cfg),
+                            video_sampling=VideoSampling(**SAMPLING), **kwargs)
+
+
+def test_kl_gradient_is_the_papers_k3_without_the_ratio(tiny_checkpoint, clip, tmp_path, monkeypatch):
+    """With zero advantages only the KL acts: d loss / d logp = beta * (1 - exp(ref - logp)) / T / B (reference §4).
+
+    TRL 1.16's default multiplies the KL by the importance ratio exp(logp - logp.detach()), which adds
+    beta * KL per token to that gradient.
+    """
+    import torch
+
+    from rft.config import RftConfig
+    from rft.data import load_examples
+
+    examples = load_examples(write_data(tmp_path / "d.jsonl", [{"task": "ground", "video": str(clip), "query": "a",
+                                                                "solution": {"start": 0.2, "end": 1.0}}]))
+    cfg = RftConfig.from_dict(TINY)
+    assert cfg.beta == 0.04 and RftConfig().beta == 0.04
+    trainer = _trainer(tiny_checkpoint, tmp_path, cfg, examples)
+    assert trainer.args.use_bias_correction_kl is False
+    batch, length = 2, 3
+    logp = torch.tensor([[-0.5, -1.0, -2.0], [-0.1, -3.0, -0.7]], requires_grad=True)
+    ref = torch.tensor([[-0.9, -0.2, -2.5], [-0.1, -1.0, -1.7]])
+    monkeypatch.setattr(trainer, "_get_per_token_logps_and_entropies",
+                        lambda *a, **k: (logp, torch.zeros_like(logp), None))
+    inputs = {"prompt_ids": torch.ones(batch, 2, dtype=torch.long), "prompt_mask": torch.ones(batch, 2),
+              "completion_ids": torch.ones(batch, length, dtype=torch.long),
+              "completion_mask": torch.ones(batch, length), "advantages": torch.zeros(batch),
+              "ref_per_token_logps": ref}
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # (set by Trainer's loop)
+    trainer._compute_loss(trainer.model, inputs).backward()
+    kl = torch.exp(ref - logp) - (ref - logp) - 1
+    paper = 0.04 * (1 - torch.exp(ref - logp.detach())) / length / batch
+    torch.testing.assert_close(logp.grad, paper, atol=1e-7, rtol=1e-5)
+    assert (0.04 * kl.detach() / length / batch).abs().max() > 1e-3  # what the ratio-weighted KL would add
+
+
+def test_saved_config_records_the_effective_loss_and_reads_back(tmp_path):
+    import yaml
+
+    from rft.config import RftConfig
+    from rft.train import _write_config, grpo_args, loss_settings
+
+    cfg = RftConfig()
+    _write_config(cfg, tmp_path / "rft_config.yaml", loss_settings(grpo_args(cfg, tmp_path, "cpu", [1.0])))
+    saved = yaml.safe_load((tmp_path / "rft_config.yaml").read_text())
+    assert saved["effective_loss"] == {
+        "loss_type": "grpo", "beta": 0.04, "kl_estimator": "k3: exp(ref - logp) - (ref - logp) - 1",
+        "use_bias_correction_kl": False, "num_iterations": 1, "epsilon_low": 0.2, "epsilon_high": 0.2,
+        "scale_rewards": "group", "importance_sampling_level": "token", "per_token_loss": "-(ratio * A - beta * KL)"}
+    assert RftConfig.load(tmp_path / "rft_config.yaml") == cfg  # a run's config reproduces it with --config
