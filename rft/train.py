@@ -6,7 +6,8 @@ default, `full` for every weight, `quant: 4bit` for QLoRA), and trains with `rft
 
 What a run leaves in the output folder: `checkpoint-N/` every `save_steps` (safetensors, optimizer and
 trainer state: `--resume` continues from the last one), the final adapter (or model) with its processor,
-`rft_config.yaml` (the settings used, and under `effective_loss` the loss TRL computes), `rewards.csv` and `reward_curve.png` (mean rewards per step), and
+`rft_config.yaml` (the settings used, and under `effective_loss` the loss TRL computes), `rewards.csv` and
+`reward_curve.png` (mean rewards per step), and
 TensorBoard event files under `runs/` when `report_to: tensorboard`.
 
 Ctrl-C finishes the current step, saves a checkpoint, writes the reward curve and stops with

@@ -6,15 +6,12 @@ master-weight precision, the KL term, the evaluation query, the vision-tower reu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pytest
-
 try:  # tests/ as a package or as a plain folder
-    from tests.test_rft_train import SAMPLING, TINY, write_config, write_data
+    from tests.test_rft_train import SAMPLING, TINY, write_data
 except ImportError:
-    from test_rft_train import SAMPLING, TINY, write_config, write_data
+    from test_rft_train import SAMPLING, TINY, write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
