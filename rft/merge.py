@@ -10,8 +10,6 @@ and the base's generation config. The result loads with any `--quant`.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from vcr_cli.errors import ModelLoadError, UsageError
@@ -57,15 +55,11 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"the adapter in {adapter_dir} does not fit {base!r} ({reason})") from None
 
+    from vcr_cli.outputs.atomic import atomic_dir, umask_modes
+
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with atomic_dir(output_dir) as staging:  # mode as mkdir() gives it; renamed into place when complete
         merged.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
-        if output_dir.exists():
-            output_dir.rmdir()  # empty (checked above)
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        umask_modes(staging)  # safetensors writes 0600
     return output_dir

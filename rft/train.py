@@ -265,6 +265,16 @@ class StopOnInterrupt(TrainerCallback):
             self._previous = None
 
 
+class PlainModes(TrainerCallback):
+    """Checkpoints get the modes `open()` would give: safetensors writes its files 0600."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            from vcr_cli.outputs.atomic import umask_modes
+
+            umask_modes(args.output_dir)
+
+
 # -- the run --------------------------------------------------------------------------------------------
 def run_training(data_path=None, config_path=None, model=None, output_dir=None, max_steps=None, full=False,
                  quant=None, resume=False, device="auto") -> Path:
@@ -319,7 +329,7 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     stopper = StopOnInterrupt()
     trainer = VideoGRPOTrainer(
         model=policy, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
-        peft_config=None if cfg.full else lora_config(cfg), callbacks=[stopper],
+        peft_config=None if cfg.full else lora_config(cfg), callbacks=[stopper, PlainModes()],
         video_sampling=VideoSampling(fps=cfg.fps, max_frames=cfg.max_frames, total_pixels=cfg.total_pixels,
                                      min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels),
     )
@@ -350,6 +360,10 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
                           "--resume", soft_wrap=True, markup=False)
         raise KeyboardInterrupt
     trainer.save_model(str(out))  # adapter (LoRA) or full model, safetensors, plus the processor
+    if main_process:
+        from vcr_cli.outputs.atomic import umask_modes
+
+        umask_modes(out)
     return out
 
 

@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import json
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,10 @@ def test_lora_run_saves_adapter_checkpoints_and_curve(lora_run):
     assert {"ground_iou", "digits_reward"} <= set(reward_rows(out)[0])
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "processor_config.json").is_file() and (out / "rft_config.yaml").is_file()
+    from vcr_cli.outputs.atomic import current_umask
+
+    modes = {str(p.relative_to(out)): stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
+    assert {m for m in modes.values()} == {0o666 & ~current_umask()}, modes  # not safetensors' 0600
 
 
 def test_resume_continues_the_step_count(lora_run, tmp_path):
@@ -258,6 +263,10 @@ def test_merge_gives_a_model_vcr_loads(lora_run, tmp_path):
 
     merged = merge_adapter(lora_run["out"], tmp_path / "merged")
     assert (merged / "model.safetensors").is_file() and (merged / "processor_config.json").is_file()
+    from vcr_cli.outputs.atomic import current_umask
+
+    assert stat.S_IMODE(merged.stat().st_mode) == 0o777 & ~current_umask()  # not mkdtemp's 0700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in merged.iterdir()} == {0o666 & ~current_umask()}
     runtime = load_runtime(str(merged), quant="none", device="cpu")
     video = sample_video(lora_run["root"] / "clip.mp4")
     assert isinstance(runtime.generate("the light changes", video, max_new_tokens=4).text, str)

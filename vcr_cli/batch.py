@@ -234,11 +234,13 @@ class ResultsWriter:
     def __init__(self, path: str | Path, fresh: bool):
         self.path = Path(path)
         self.handle = open(self.path, "w" if fresh else "a", encoding="utf-8")
+        self.regular = self.path.is_file()
 
     def write(self, record: dict) -> None:
         self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.handle.flush()
-        os.fsync(self.handle.fileno())
+        if self.regular:  # a device or pipe (`-o /dev/null`) cannot be fsynced
+            os.fsync(self.handle.fileno())
 
     def close(self) -> None:
         self.handle.close()

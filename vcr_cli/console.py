@@ -13,12 +13,34 @@ import warnings
 from collections.abc import Iterator
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from vcr_cli.errors import VcrError
 
-console = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
+UNWRAPPED_WIDTH = 1_000_000  # off a terminal: wide enough that no line is wrapped or cut
+
+
+class LineConsole(Console):
+    """A rich Console that wraps only on a terminal.
+
+    rich sizes a non-terminal stream by whichever std stream is a terminal (or 80 columns), so
+    `vcr ground ... | grep` got lines hard-wrapped at the terminal width. Piped or redirected output
+    keeps every line whole instead (COLUMNS too applies only to a terminal).
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        if not self.is_terminal:
+            return ConsoleDimensions(UNWRAPPED_WIDTH, Console.size.fget(self).height)
+        return Console.size.fget(self)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+
+console = LineConsole(stderr=True, highlight=False)
+stdout = LineConsole(highlight=False)
 VERBOSE = {"on": False}
 # Set by commands whose work is complete and flushed when they return (ground, track, ask, batch):
 # the console script then skips the slow interpreter teardown (see vcr_cli.app.main).

@@ -37,6 +37,14 @@ def doctor(
             except Exception as exc:  # the point of a smoke test is to report, not to crash
                 checks.append(Check("smoke test", False, f"{type(exc).__name__}: {str(exc)[:160]}",
                                     "run `vcr --verbose doctor --smoke` and report the traceback"))
+        if not stdout.is_terminal:  # piped: one whole line per check (grep-able; the fix is never cut)
+            for check in checks:
+                mark = "ok" if check.ok else ("FAIL" if check.required else "warn")
+                fix = f"  fix: {check.fix}" if check.fix and not check.ok else ""
+                stdout.print(f"{mark:<4}  {check.name}: {check.detail}{fix}", markup=False, soft_wrap=True)
+            if any(c.required and not c.ok for c in checks):
+                raise typer.Exit(1)
+            return
         table = Table(title="vcr doctor", show_lines=False)
         table.add_column("check")
         table.add_column("status")

@@ -1,0 +1,62 @@
+"""Lines printed to a pipe are never wrapped or cut; a terminal still wraps at its width."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+from typer.testing import CliRunner
+
+from vcr_cli.app import app
+
+LONG = "segment 1.00s -> 120.00s  " + "x" * 300 + "  score 0.99  (video 120.00s)"
+SNIPPET = f"from vcr_cli.console import stdout, console\nstdout.print({LONG!r})\nconsole.print({LONG!r})\n"
+
+
+def _run_with_terminal(stdout_is_terminal: bool) -> tuple[str, str]:
+    """Run SNIPPET with stdin and stderr on a 40-column terminal; stdout a pipe or that terminal."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm"
+    proc = subprocess.Popen([sys.executable, "-c", SNIPPET], stdin=follower, stderr=follower,
+                            stdout=follower if stdout_is_terminal else subprocess.PIPE, env=env)
+    os.close(follower)
+    piped = proc.stdout.read().decode() if proc.stdout else ""
+    proc.wait(30)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return piped, seen.decode(errors="replace")
+
+
+def test_piped_stdout_is_not_wrapped_though_stderr_is_a_terminal():
+    piped, terminal = _run_with_terminal(stdout_is_terminal=False)
+    assert piped == LONG + "\n"
+    assert max(len(line) for line in terminal.replace("\r", "").splitlines()) <= 40  # the terminal still wraps
+
+
+def test_redirected_stderr_is_not_wrapped():
+    proc = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True, env={
+        **os.environ, "COLUMNS": "40"}, timeout=60)
+    assert proc.stdout == LONG + "\n" and proc.stderr == LONG + "\n"
+
+
+def test_doctor_piped_prints_whole_lines_with_the_fix(tmp_path):
+    result = CliRunner().invoke(app, ["doctor", "--model", str(tmp_path)])
+    assert result.exit_code == 1
+    line = next(line for line in result.output.splitlines() if line.startswith("FAIL"))
+    assert line.startswith("FAIL  model: ") and "the directory needs config.json" in line
+    assert "fix: " in line and len(line) > 80 and "│" not in result.output
