@@ -36,7 +36,8 @@ def test_ground_bunny_end_to_end(parrot, bunny, tmp_path, quant):
     assert data["raw"] == ANSWER
     assert data["thinking"] == "The rabbit stretches at <timestep>1.00 to 2.00</timestep>."
     assert data["video"] == {"path": str(bunny), "duration": 5.28, "fps": 25.0, "frames": 132, "width": 1280,
-                             "height": 720}
+                             "height": 720, "codec": "h264", "container": "mp4", "rotation": 0,
+                             "constant_frame_rate": True}
     assert data["sampling"]["frames"] == 10 and (data["sampling"]["width"], data["sampling"]["height"]) == (980, 560)
     assert data["sampling"]["fps"] == pytest.approx(1.893939, abs=1e-6)
     assert data["runtime"]["quant"] == quant

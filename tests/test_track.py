@@ -53,7 +53,8 @@ def test_track_bunny_with_box(parrot, bunny, tmp_path):
     assert data["task"] == "track" and data["status"] == "ok" and data["object"] == "rabbit"
     assert data["model"] == str(model) and data["runtime"]["quant"] == "4bit"
     assert data["video"] == {"path": str(bunny), "duration": 5.28, "fps": 25.0, "frames": 132, "width": 1280,
-                             "height": 720}
+                             "height": 720, "codec": "h264", "container": "mp4", "rotation": 0,
+                             "constant_frame_rate": True}
     assert data["start_box"] == [128.0, 144.0, 384.0, 288.0] and data["start_box_source"] == "user"
     assert data["prompt_template"] == "QUESTION_TEMPLATE_TRACK"
     # 8 keyframes spread over the clip; box 0 is the given start box, the 7 others the model's, in pixels

@@ -78,14 +78,26 @@ def check_transformers() -> Check:
         return Check("transformers", False, str(exc)[:120], 'pip install "transformers>=5.20,<6"')
 
 
-def check_decord() -> Check:
-    try:
-        import decord
+VIDEO_DECODERS = ("h264", "hevc", "vp9", "libdav1d")  # H.264, HEVC, VP9 and AV1 (dav1d)
 
-        return Check("decord (video decoding)", True, getattr(decord, "__version__", _version("decord")))
+
+def check_decoders() -> Check:
+    """PyAV's bundled FFmpeg decodes the videos: the codecs users' files carry must be there."""
+    try:
+        import av
+
+        missing = []
+        for name in VIDEO_DECODERS:
+            try:
+                av.codec.Codec(name, "r")
+            except Exception:
+                missing.append(name)
+        if missing:
+            return Check("video decoding (PyAV)", False, f"PyAV {av.__version__} lacks {', '.join(missing)}",
+                         "pip install -U av (the PyPI wheels bundle these decoders)", required=False)
+        return Check("video decoding (PyAV)", True, f"PyAV {av.__version__}: H.264, HEVC, VP9, AV1")
     except Exception as exc:
-        return Check("decord (video decoding)", False, str(exc)[:120],
-                     "pip install decord (on aarch64/macOS: pip install decord2)")
+        return Check("video decoding (PyAV)", False, str(exc)[:120], "pip install av")
 
 
 def check_encoder() -> Check:
@@ -130,7 +142,7 @@ def check_model(model_id: str) -> Check:
 
 
 def run_checks(model_id: str) -> list[Check]:
-    checks = [check_python(), *check_torch(), check_transformers(), check_bitsandbytes(), check_decord(),
+    checks = [check_python(), *check_torch(), check_transformers(), check_bitsandbytes(), check_decoders(),
               check_encoder(), check_model(model_id)]
     return checks
 

@@ -35,11 +35,11 @@ def load_with_video(
 ) -> tuple[Runtime, SampledVideo, dict]:
     """Decode + resize frames in a thread while torch/transformers import and the model loads.
 
-    Decoding needs only decord, OpenCV and numpy, so it starts before the (slow) torch import; those
+    Decoding needs only PyAV, OpenCV and numpy, so it starts before the (slow) torch import; those
     three are imported here first so the two threads never race on a module import.
     """
+    import av  # noqa: F401
     import cv2  # noqa: F401
-    import decord  # noqa: F401
     import numpy  # noqa: F401
 
     from vcr_cli.video import plan_video

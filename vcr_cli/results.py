@@ -15,9 +15,10 @@ SCHEMA_VERSION = 1
 
 
 def sampling_dict(video: SampledVideo) -> dict:
+    """What the model saw; `frame_times` are when each fed frame is shown in the video (seconds)."""
     plan = video.plan
     return {"frames": plan.frames, "fps": round(plan.fps, 6), "width": plan.width, "height": plan.height,
-            "video_tokens": plan.video_tokens}
+            "video_tokens": plan.video_tokens, "frame_times": [round(t, 3) for t in video.frame_times]}
 
 
 def header(task: str, runtime: Runtime, info: VideoInfo, sampling: dict) -> dict:

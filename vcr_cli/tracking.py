@@ -121,26 +121,10 @@ def tracking_size(width: int, height: int, long_side: int = TRACK_LONG_SIDE) -> 
 
 
 def iter_gray_frames(path: str | Path, first: int, last: int, width: int, height: int) -> Iterator[np.ndarray]:
-    """Frames first..last of a video (or frame folder), decoded at width x height, as grayscale uint8."""
-    import cv2
+    """Frames first..last of a video (or frame folder), upright, at width x height, as grayscale uint8."""
+    from vcr_cli.video import iter_frames
 
-    path = Path(path)
-    if path.is_dir():
-        from vcr_cli.video import IMAGE_SUFFIXES
-
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for i in range(first, last + 1):
-            img = cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE)
-            yield cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-        return
-    import decord
-
-    reader = decord.VideoReader(str(path), num_threads=0, width=width, height=height)
-    chunk = 32
-    for start in range(first, last + 1, chunk):
-        batch = reader.get_batch(list(range(start, min(start + chunk, last + 1)))).asnumpy()
-        for frame in batch:
-            yield cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    yield from iter_frames(path, first, last, width, height, gray=True)
 
 
 def _subpixel(values: np.ndarray, x: int, y: int) -> tuple[float, float]:

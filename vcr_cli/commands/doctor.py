@@ -18,7 +18,7 @@ def doctor(
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
 ) -> None:
-    """Check Python, torch/CUDA, GPU memory, bitsandbytes 4-bit, decord, the MP4 encoder and the model cache.
+    """Check Python, torch/CUDA, GPU memory, bitsandbytes 4-bit, video decoders, the MP4 encoder and the model cache.
 
     Example: vcr doctor --smoke
     """

@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vcr_cli.errors import BadVideoError, OutputError
+from vcr_cli.errors import OutputError
 from vcr_cli.outputs.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # draw(frame_rgb, frame_index, time_seconds) -> frame_rgb (same size)
 DrawFn = Callable[["np.ndarray", int, float], "np.ndarray"]
-_BATCH = 16
+TIMED_BASE = Fraction(1, 1000)
 
 
 def h264_available() -> bool:
@@ -38,29 +38,11 @@ def h264_available() -> bool:
         return False
 
 
-def iter_frames(path: str | Path, batch: int = _BATCH) -> Iterator[np.ndarray]:
-    """Every frame of a video, in order, as RGB uint8 arrays (decord, sequential batches)."""
-    import decord
+def iter_frames(path: str | Path, info: VideoInfo | None = None) -> Iterator[np.ndarray]:
+    """Every frame of a video (or frame folder), in order, upright, as RGB uint8 arrays (vcr_cli.video)."""
+    from vcr_cli import video
 
-    if Path(path).is_dir():  # a folder of frames (GOT-10k style)
-        import cv2
-
-        from vcr_cli.video import _frame_files
-
-        for file in _frame_files(Path(path)):
-            image = cv2.imread(str(file))
-            if image is None:
-                raise BadVideoError(f"cannot read image {file}")
-            yield image[:, :, ::-1].copy()
-        return
-    try:
-        reader = decord.VideoReader(str(path), num_threads=0)
-    except Exception:
-        raise BadVideoError(f"cannot decode {path} as a video") from None
-    total = len(reader)
-    for start in range(0, total, batch):
-        frames = reader.get_batch(list(range(start, min(start + batch, total)))).asnumpy()
-        yield from frames
+    yield from video.iter_frames(info if info is not None else path)
 
 
 def _prefetch(iterator: Iterator, size: int = 32) -> Iterator:
@@ -91,15 +73,23 @@ def _prefetch(iterator: Iterator, size: int = 32) -> Iterator:
 
 
 class Mp4Writer:
-    """Write RGB frames to an MP4 at a float fps; H.264 yuv420p when available."""
+    """Write RGB frames to an MP4 at a float fps; H.264 yuv420p when available.
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float):
+    `timed=True` (variable frame rate sources): each `write` gives the frame's own time in seconds,
+    kept to the millisecond, so the output shows every frame when the source did.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, timed: bool = False):
         import av
 
         self.codec = "libx264" if h264_available() else "mpeg4"
         self.container = av.open(str(path), mode="w", format="mp4")
         rate = Fraction(fps).limit_denominator(100_000) if fps > 0 else Fraction(25)
         self.stream = self.container.add_stream(self.codec, rate=rate)
+        self.timed = timed
+        self._last_pts = -1
+        if timed:
+            self.stream.codec_context.time_base = self.stream.time_base = TIMED_BASE
         # yuv420p needs even sizes; odd sizes are padded by one pixel (noted in the output JSON).
         self.width, self.height = width, height
         self.stream.width = width + (width % 2)
@@ -109,7 +99,7 @@ class Mp4Writer:
             self.stream.options = {"crf": "20", "preset": "veryfast", "movflags": "+faststart"}
         self.count = 0
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def write(self, frame_rgb: np.ndarray, seconds: float | None = None) -> None:
         import av
         import numpy as np
 
@@ -118,7 +108,11 @@ class Mp4Writer:
             padded[: frame_rgb.shape[0], : frame_rgb.shape[1]] = frame_rgb
             frame_rgb = padded
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
-        frame.pts = self.count
+        if self.timed and seconds is not None:
+            pts = max(self._last_pts + 1, int(round(seconds / TIMED_BASE)))
+            frame.pts, frame.time_base, self._last_pts = pts, TIMED_BASE, pts
+        else:
+            frame.pts = self.count
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
         self.count += 1
@@ -136,16 +130,21 @@ def annotate_video(
     draw: DrawFn,
     progress: Callable[[int], None] | None = None,
 ) -> dict:
-    """Decode every frame of `source`, draw on it, encode to `dest` (atomically). Returns a summary."""
+    """Decode every frame of `source`, draw on it, encode to `dest` (atomically). Returns a summary.
+
+    `draw` gets each frame's presentation time from the probe (`info.time_of`), and a variable
+    frame rate source keeps its timing in the output: the annotation runs on the video's own clock.
+    """
     from vcr_cli.console import warn
 
     try:
         with atomic_path(dest) as tmp:
-            writer = Mp4Writer(tmp, info.width, info.height, info.fps)
+            writer = Mp4Writer(tmp, info.width, info.height, info.fps, timed=not info.constant_rate)
             if writer.codec != "libx264":
                 warn("libx264 is not available in this PyAV build; writing MPEG-4 Part 2 (may not play in browsers)")
-            for index, frame in enumerate(_prefetch(iter_frames(source))):
-                writer.write(draw(frame.copy(), index, index / info.fps))
+            for index, frame in enumerate(_prefetch(iter_frames(source, info))):
+                t = info.time_of(index)
+                writer.write(draw(frame.copy(), index, t), t)
                 if progress:
                     progress(index + 1)
             writer.close()

@@ -95,8 +95,8 @@ def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> 
         raise UsageError(f"--start {start_s:g}s is past the end of the video ({duration:.2f}s)")
     if end_s is not None and end_s <= (start_s or 0.0):
         raise UsageError(f"--end {end_s:g}s must come after --start ({start_s or 0.0:g}s)")
-    first = 0 if start_s is None else min(info.frames - 1, int(round(start_s * info.fps)))
-    last = info.frames - 1 if end_s is None else min(info.frames - 1, int(round(end_s * info.fps)))
+    first = 0 if start_s is None else info.frame_at(start_s)
+    last = info.frames - 1 if end_s is None else info.frame_at(end_s)
     if last - first < 1:
         raise UsageError(f"the range {start_s or 0.0:g}s..{end_s if end_s is not None else duration:g}s holds "
                          "fewer than 2 frames; widen --start/--end")
@@ -253,8 +253,9 @@ def locate(runtime: Runtime, info: VideoInfo, frame: int, object_name: str, max_
 # ---------------------------------------------------------------- the task
 
 
-def _time(frame: int, fps: float) -> float:
-    return round(frame / fps, 3)
+def _time(frame: int, info: VideoInfo) -> float:
+    """The frame's presentation time (s): the video's own clock, variable frame rate included."""
+    return round(info.time_of(frame), 3)
 
 
 def track(
@@ -307,7 +308,7 @@ def track(
         start_box = clip_box(start_box, info.width, info.height)
 
     # the first keyframe is the start box: "user" (--box) or "grounding" (located by the model in that frame)
-    keyframes: dict[int, dict] = {first: {"frame": first, "time": _time(first, info.fps), "box": round_box(start_box),
+    keyframes: dict[int, dict] = {first: {"frame": first, "time": _time(first, info), "box": round_box(start_box),
                                           "source": "user" if source == "user" else "grounding", "window": 0}}
     known = (first, start_box)  # the latest frame with a box, and that box
     raws, window_records = [], []
@@ -329,7 +330,7 @@ def track(
             strict_boxes = parse_track_strict(generation.text)
             boxes = strict_boxes if strict else parse_track_lenient(generation.text)
             record = {"index": window.index, "first_frame": window.first, "last_frame": window.last,
-                      "start": _time(window.first, info.fps), "end": _time(window.last, info.fps),
+                      "start": _time(window.first, info), "end": _time(window.last, info),
                       "keyframe_frames": list(window.keyframes), "start_box_norm": prompt_box,
                       "start_box_source": "carried" if carried else ("previous window" if window.index else source),
                       "strict_format_ok": strict_boxes is not None, "boxes": boxes, "units": "normalized",
@@ -355,7 +356,7 @@ def track(
                 if box_area(box) <= 0:
                     dropped.append(k)
                     continue
-                keyframes[frame] = {"frame": frame, "time": _time(frame, info.fps), "box": round_box(box),
+                keyframes[frame] = {"frame": frame, "time": _time(frame, info), "box": round_box(box),
                                     "source": "model", "window": window.index}
                 known = (frame, box)
             record["status"] = "ok"
@@ -396,7 +397,7 @@ def track(
             kind = "held"
         else:
             kind = (sources[i] if sources else None) or "interpolated"
-        frames_out.append({"frame": frame, "time": _time(frame, info.fps), "box": round_box(box), "source": kind})
+        frames_out.append({"frame": frame, "time": _time(frame, info), "box": round_box(box), "source": kind})
 
     parsed = sum(1 for r in window_records if r["status"] == "ok")
     status = "ok" if parsed == len(windows) else ("partial" if parsed else "unparsed")
@@ -417,8 +418,8 @@ def track(
             "start_box_source": source,
             "start_box_norm": box_to_norm(start_box, info.width, info.height),
             "grounding": grounding,
-            "range": {"first_frame": first, "last_frame": last, "start": _time(first, info.fps),
-                      "end": _time(last, info.fps)},
+            "range": {"first_frame": first, "last_frame": last, "start": _time(first, info),
+                      "end": _time(last, info)},
             "keyframes": ordered,
             "frames": frames_out,
             "refinement": refinement,
