@@ -1,14 +1,23 @@
-"""Generate benchmark clips (cached under benchmarks/out/): H.264 with sparse keyframes, like real footage."""
+"""Generate benchmark clips (cached under benchmarks/out/): sparse keyframes, like real footage."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 OUT = Path(__file__).parent / "out"
+CODEC_OPTIONS = {
+    "libx264": {"preset": "ultrafast", "g": "250", "crf": "28"},
+    "libsvtav1": {"preset": "12", "crf": "40"},
+}
 
 
-def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30) -> Path:
-    """A moving-gradient H.264 clip (GOP 250) written with PyAV; reused when already present."""
+def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30, codec: str = "libx264",
+              times: list[float] | None = None) -> Path:
+    """A moving-gradient clip (GOP 250 for H.264) written with PyAV; reused when already present.
+
+    `times` gives each frame's presentation time (variable frame rate); otherwise `seconds` at `fps`.
+    """
     import av
     import numpy as np
 
@@ -16,14 +25,18 @@ def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30)
     path = OUT / name
     if path.exists():
         return path
-    tmp = path.with_suffix(".tmp.mp4")
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     container = av.open(str(tmp), mode="w")
-    stream = container.add_stream("libx264", rate=fps)
+    stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = {"preset": "ultrafast", "g": "250", "crf": "28"}
+    stream.options = CODEC_OPTIONS.get(codec, {})
+    tb = Fraction(1, 90000)
+    if times is not None:
+        stream.codec_context.time_base = stream.time_base = tb
     xs = np.linspace(0, 255, width, dtype=np.float32)[None, :]
     ys = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    for i in range(int(seconds * fps)):
+    count = len(times) if times is not None else int(seconds * fps)
+    for i in range(count):
         frame = np.empty((height, width, 3), dtype=np.uint8)
         frame[..., 0] = ((xs + i * 3) % 256).astype(np.uint8)
         frame[..., 1] = ((ys + i * 2) % 256).astype(np.uint8)
@@ -33,6 +46,8 @@ def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30)
         y = int((height - size) * (0.5 + 0.45 * np.cos(i / 55)))
         frame[y : y + size, x : x + size] = 255
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        if times is not None:
+            video_frame.pts, video_frame.time_base = int(round(times[i] / tb)), tb
         for packet in stream.encode(video_frame):
             container.mux(packet)
     for packet in stream.encode():
@@ -40,3 +55,9 @@ def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30)
     container.close()
     tmp.rename(path)
     return path
+
+
+def vfr_times(seconds: float) -> list[float]:
+    """A screen recording's clock: 60 fps for the first half, then 10 fps."""
+    half = seconds / 2
+    return [i / 60 for i in range(int(half * 60))] + [half + i / 10 for i in range(int(half * 10))]

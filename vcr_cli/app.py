@@ -6,18 +6,45 @@ so `vcr --help` stays fast; torch and transformers load when a command runs.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Annotated
 
 import typer
 
 from rft.cli import app as rft_app
-from vcr_cli import __version__
 from vcr_cli.commands.ask import ask
 from vcr_cli.commands.batch import batch
 from vcr_cli.commands.doctor import doctor
 from vcr_cli.commands.ground import ground
 from vcr_cli.commands.track import track
 from vcr_cli.commands.view import view
+
+
+def _defer_rich_markdown() -> None:
+    """Typer's help renderer imports rich.markdown (markdown-it: ~0.1 s, a third of `vcr --help`) though
+    vcr's help is rich markup, never Markdown. A stand-in module loads the real one on first real use."""
+    if "rich.markdown" in sys.modules:
+        return
+    stub = types.ModuleType("rich.markdown")
+
+    def real() -> types.ModuleType:
+        if sys.modules.get("rich.markdown") is stub:
+            del sys.modules["rich.markdown"]
+        import importlib
+
+        return importlib.import_module("rich.markdown")
+
+    class Markdown:
+        def __new__(cls, *args, **kwargs):
+            return real().Markdown(*args, **kwargs)
+
+    stub.Markdown = Markdown  # type: ignore[attr-defined]
+    stub.__getattr__ = lambda name: getattr(real(), name)  # type: ignore[method-assign]
+    sys.modules["rich.markdown"] = stub
+
+
+_defer_rich_markdown()
 
 app = typer.Typer(
     name="vcr",
@@ -32,6 +59,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from vcr_cli import __version__
+
         typer.echo(f"vcr {__version__}")
         raise typer.Exit()
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 DEFAULT_WINDOW_S = 120.0
 DEFAULT_OVERLAP_S = 20.0
+TRACK_WINDOW_S = 15.0  # `vcr track`: about one GOT-10k training sequence (see vcr_cli.tasks.track)
 MERGE_IOU = 0.3
 
 

@@ -20,7 +20,7 @@ from vcr_cli.options import (
     ThinkOpt,
     VideoArg,
 )
-from vcr_cli.tasks.track import DEFAULT_WINDOW_S
+from vcr_cli.windows import TRACK_WINDOW_S as DEFAULT_WINDOW_S  # not the task module: --help stays light
 
 
 def track(

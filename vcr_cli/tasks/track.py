@@ -34,6 +34,7 @@ from vcr_cli.results import base_result
 from vcr_cli.sampling import IMAGE_FACTOR, MIN_PIXELS, SamplingPlan, frame_indices, frame_pixel_cap, smart_resize
 from vcr_cli.tracking import box_area, box_to_norm, box_to_pixels, clip_box, interpolate, round_box
 from vcr_cli.video import SampledVideo, VideoInfo
+from vcr_cli.windows import TRACK_WINDOW_S
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
 
 KEYFRAMES = 8  # boxes per answer (VideoChat-R1's tracking format)
-DEFAULT_WINDOW_S = 15.0  # about one GOT-10k training sequence (~150 frames at 10 fps): keyframes ~2 s apart
+DEFAULT_WINDOW_S = TRACK_WINDOW_S  # about one GOT-10k training sequence (~150 frames at 10 fps): keyframes ~2 s apart
 TRAINING_TRACK_FPS = 2.0  # the nominal fps VideoChat-R1's tracking frame lists were always fed at
 GROUNDING_PROMPT = "Locate the {object} in this image and output its bbox coordinates in JSON format."
 GROUNDING_MAX_PIXELS = 1280 * 28 * 28  # transformers' default image budget for Qwen2-VL processors
