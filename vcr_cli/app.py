@@ -40,7 +40,12 @@ def _defer_rich_markdown() -> None:
             return real().Markdown(*args, **kwargs)
 
     stub.Markdown = Markdown  # type: ignore[attr-defined]
-    stub.__getattr__ = lambda name: getattr(real(), name)  # type: ignore[method-assign]
+    def attribute(name: str):
+        if name.startswith("__"):  # the import system probing (__path__, ...): not a use
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stub.__getattr__ = attribute  # type: ignore[method-assign]
     sys.modules["rich.markdown"] = stub
 
 
