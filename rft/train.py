@@ -72,6 +72,28 @@ def build_dataset(examples: list[Example], think: bool):
     return datasets.Dataset.from_list(rows, features=features)
 
 
+def prompts_per_step(args) -> int:
+    """Distinct prompts one optimizer step consumes: completions per step (all GPUs) / generations per prompt."""
+    return args.generation_batch_size // args.num_generations
+
+
+def fill_steps(examples: list, per_step: int) -> tuple[list, str | None]:
+    """`examples` cycled to a whole number of optimizer steps (at least one), and a notice when it had to.
+
+    TRL's sampler hands out `per_step` distinct prompts per step and drops a last, incomplete step: 2 examples
+    with 4 prompts a step would train nothing (0 steps) and a remainder would go unseen each epoch.
+    """
+    count = len(examples)
+    missing = max(per_step - count, (-count) % per_step)
+    if not missing:
+        return examples, None
+    filled = [examples[i % count] for i in range(count + missing)]
+    notice = (f"{count} examples fill {count}/{per_step} of an optimizer step's prompts "
+              f"(completions per step / num_generations): repeating {missing} to fill "
+              f"{len(filled) // per_step} step(s) per epoch")
+    return filled, notice
+
+
 def lora_target_pattern(modules: list[str]) -> str:
     """A peft `target_modules` regex: these module names, in the language model only (never `visual`)."""
     names = "|".join(re.escape(name) for name in modules)
@@ -322,7 +344,8 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
                          f"`accelerate launch --num_processes {args.n_gpu} -m rft.train ...` (examples/accelerate/), "
                          "or on one with CUDA_VISIBLE_DEVICES=0")
     policy, processor = load_policy(cfg, args)
-    dataset = build_dataset(examples, cfg.think)
+    rows, fill_notice = fill_steps(examples, prompts_per_step(args))
+    dataset = build_dataset(rows, cfg.think)
 
     from rft.trainer import VideoGRPOTrainer, VideoSampling
 
@@ -345,6 +368,8 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
                       f"({', '.join(f'{t} {n}' for t, n in counts.items())}) with rewards "
                       f"{', '.join(map(str, reward_names))}; {cfg.num_generations} generations per prompt; "
                       f"output {out}", soft_wrap=True, markup=False)
+        if fill_notice:
+            console.print(fill_notice, soft_wrap=True, markup=False)
 
     try:
         trainer.train(resume_from_checkpoint=True if resume else None)
@@ -359,11 +384,16 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
             console.print(f"stopped at step {stopper.stopped_at}; checkpoint saved in {out}; continue with "
                           "--resume", soft_wrap=True, markup=False)
         raise KeyboardInterrupt
+    done, asked = trainer.state.global_step, cfg.max_steps or trainer.state.max_steps
+    if done == 0:
+        raise VcrError(f"trained 0 of {asked} optimizer steps: nothing was saved as a model in {out}")
     trainer.save_model(str(out))  # adapter (LoRA) or full model, safetensors, plus the processor
     if main_process:
         from vcr_cli.outputs.atomic import umask_modes
 
         umask_modes(out)
+    if done < asked:
+        raise VcrError(f"trained only {done} of {asked} optimizer steps; the model saved in {out} has those {done}")
     return out
 
 

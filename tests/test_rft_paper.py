@@ -6,12 +6,13 @@ master-weight precision, the KL term, the evaluation query, the vision-tower reu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 try:  # tests/ as a package or as a plain folder
-    from tests.test_rft_train import SAMPLING, TINY, write_data
+    from tests.test_rft_train import SAMPLING, TINY, write_config, write_data
 except ImportError:
-    from test_rft_train import SAMPLING, TINY, write_data
+    from test_rft_train import SAMPLING, TINY, write_config, write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,3 +113,51 @@ def test_saved_config_records_the_effective_loss_and_reads_back(tmp_path):
         "use_bias_correction_kl": False, "num_iterations": 1, "epsilon_low": 0.2, "epsilon_high": 0.2,
         "scale_rewards": "group", "importance_sampling_level": "token", "per_token_loss": "-(ratio * A - beta * KL)"}
     assert RftConfig.load(tmp_path / "rft_config.yaml") == cfg  # a run's config reproduces it with --config
+
+
+# ------------------------------------------------------------------ 6. a run that trains nothing must say so
+
+
+def test_two_examples_fill_every_asked_step(tiny_checkpoint, clip, tmp_path):
+    """num_generations 2 with 2 x 4 completions a step needs 4 prompts a step: 2 examples are cycled to fill it."""
+    from typer.testing import CliRunner
+
+    from rft.train import fill_steps
+    from vcr_cli.app import app
+
+    lines = [{"task": "ground", "video": str(clip), "query": q, "solution": {"start": 0.2, "end": 1.0}}
+             for q in ("the square moves right", "the light changes")]
+    data = write_data(tmp_path / "train.jsonl", lines)
+    config = write_config(tmp_path / "c.yaml", **{**TINY, "gradient_accumulation_steps": 4, "save_steps": 100})
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["rft", "train", str(data), "--config", str(config), "--model",
+                                      str(tiny_checkpoint), "--output-dir", str(out), "--max-steps", "2",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "2 examples fill 2/4 of an optimizer step's prompts" in result.output
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 and "saved to" in result.output
+    assert fill_steps([1, 2, 3, 4, 5], 4) == ([1, 2, 3, 4, 5, 1, 2, 3], fill_steps([1, 2, 3, 4, 5], 4)[1])
+    assert fill_steps([1, 2, 3, 4], 4) == ([1, 2, 3, 4], None)
+    # the run's config records the loss TRL computed (issue point 3)
+    assert "use_bias_correction_kl: false" in (out / "rft_config.yaml").read_text()
+
+
+def test_fewer_steps_than_asked_is_an_error_not_a_save(tiny_checkpoint, clip, tmp_path, monkeypatch):
+    """Without the cycling the same run trains 0 of its steps: exit 1 with the numbers, no 'saved to', no model."""
+    from typer.testing import CliRunner
+
+    import rft.train
+    from vcr_cli.app import app
+
+    monkeypatch.setattr(rft.train, "fill_steps", lambda examples, per_step: (examples, None))
+    data = write_data(tmp_path / "train.jsonl", [{"task": "ground", "video": str(clip), "query": "a",
+                                                  "solution": {"start": 0.2, "end": 1.0}}] * 2)
+    config = write_config(tmp_path / "c.yaml", **{**TINY, "gradient_accumulation_steps": 4})
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["rft", "train", str(data), "--config", str(config), "--model",
+                                      str(tiny_checkpoint), "--output-dir", str(out), "--max-steps", "12",
+                                      "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    assert "trained 0 of 12 optimizer steps" in result.output and "saved to" not in result.output
+    assert not (out / "adapter_model.safetensors").exists()
