@@ -172,6 +172,31 @@ class _Durations:
     def __init__(self) -> None:
         self._cache: dict[Path, float | str] = {}
 
+    def tracking(self, path: Path) -> str | None:
+        """Why the paper's 7 tracking frames of a frame folder cannot be read (None: they can).
+
+        The same pick as training and evaluation (`vcr_cli.sampling.tracking_frame_indices`); only the image
+        headers are read, so a GOT-10k-sized file validates quickly.
+        """
+        if not path.is_dir():
+            return None
+        from PIL import Image, UnidentifiedImageError
+
+        from vcr_cli.sampling import tracking_frame_indices
+        from vcr_cli.video import IMAGE_SUFFIXES
+
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            return None  # `get` reports the empty folder
+        for rank, index in enumerate(tracking_frame_indices(len(files)), 1):
+            try:
+                with Image.open(files[index]) as image:
+                    image.size  # noqa: B018 (the header is parsed on open)
+            except (OSError, UnidentifiedImageError):
+                return (f"tracking frame {rank} of 7 ({files[index].name}, frame {index + 1} of {len(files)}) "
+                        "is not a readable image")
+        return None
+
     def get(self, path: Path) -> float | str:
         if path not in self._cache:
             from vcr_cli.errors import BadVideoError
@@ -219,6 +244,8 @@ def _check_line(obj: Any, line: int, data_dir: Path, durations: _Durations | Non
             problems.append(duration)
         elif times and max(times) > duration + TIME_TOLERANCE_S:
             problems.append(f"time {_fmt(max(times))} s is beyond the end of the video ({duration:.2f} s)")
+        elif task == "track" and (problem := durations.tracking(video)) is not None:
+            problems.append(problem)
     example = Example(task=task, video=video, line=line, solution=solution, raw=obj, output=output, **fields)
     return (None if problems else example), problems
 

@@ -2,7 +2,8 @@
 
 Each example goes through the same path as `vcr ground/track/ask`: the paper's evaluation prompt
 (`rft.data.example_prompt(..., evaluation=True)`: grounding asks with the raw sentence, case and final period
-kept, where training lower-cases it), the training sampling rule and budget (`vcr_cli.video.sample_video`), and
+kept, where training lower-cases it), the training sampling rule and budget (`vcr_cli.video.sample_video`;
+tracking rows: the paper's 7 frames at the nominal fps 2, `vcr_cli.video.sample_tracking`), and
 `vcr_cli.runtime.Runtime.generate` (the checkpoint's own generation settings). The predictions file holds
 the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-scores it without a model.
 """
@@ -23,20 +24,21 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
     from rft.metrics import score_predictions
     from vcr_cli.console import console, quiet_libraries, status
     from vcr_cli.runtime import load_runtime
-    from vcr_cli.video import sample_video
+    from vcr_cli.video import sample_tracking, sample_video
 
     quiet_libraries()
     examples = load_examples(data_path)
     with status(f"Loading {model or 'model'} ({quant})..."):
         runtime = load_runtime(model, quant=quant, device=device)
     lines = []
-    decoded: tuple[str, object] | None = None  # consecutive lines often share a video: decode it once
+    decoded: tuple[tuple[str, bool], object] | None = None  # consecutive lines often share a video: decode it once
     with _progress(console) as progress:
         task = progress.add_task("evaluating", total=len(examples))
         for example in examples:
-            if decoded is None or decoded[0] != str(example.video):
-                decoded = (str(example.video), sample_video(example.video, fps=fps, max_frames=max_frames,
-                                                            max_pixels=max_pixels))
+            key = (str(example.video), example.task == "track")
+            if decoded is None or decoded[0] != key:
+                decoded = (key, sample_tracking(example.video, max_pixels=max_pixels) if example.task == "track"
+                           else sample_video(example.video, fps=fps, max_frames=max_frames, max_pixels=max_pixels))
             _, prompt = example_prompt(example, think, evaluation=True)  # grounding: the raw sentence
             example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
             lines.append({**example.raw, "output": example.output})

@@ -60,21 +60,32 @@ class VideoSampling:
     min_pixels: int = MIN_PIXELS
     max_pixels: int | None = None
 
-    def sample(self, path: str | Path) -> SampledVideo:
-        """Probe, plan and decode a video with this budget (vcr_cli's sampling rule and decoder)."""
-        from vcr_cli.video import sample_video
+    def sample(self, path: str | Path, tracking: bool = False) -> SampledVideo:
+        """Probe, plan and decode a video with this budget (vcr_cli's sampling rule and decoder).
 
+        `tracking`: the paper's 7 tracking frames at this budget and the nominal fps 2
+        (`vcr_cli.video.sample_tracking`, the rule `vcr rft eval` and `vcr track` use too) instead of a clip at `fps`.
+        """
+        from vcr_cli.video import sample_tracking, sample_video
+
+        if tracking:
+            return sample_tracking(path, total_pixels=self.total_pixels, min_pixels=self.min_pixels,
+                                   max_pixels=self.max_pixels)
         return sample_video(path, fps=self.fps, max_frames=self.max_frames, max_pixels=self.max_pixels,
                             total_pixels=self.total_pixels, min_pixels=self.min_pixels)
 
 
-def attach_video(prompt: list[dict], video: str) -> list[dict]:
-    """The conversational prompt with `video` appended to its last user turn (text first, then video)."""
+def attach_video(prompt: list[dict], video: str, tracking: bool = False) -> list[dict]:
+    """The conversational prompt with `video` appended to its last user turn (text first, then video).
+
+    `tracking` marks a tracking example's video (sampled as the paper's 7 tracking frames).
+    """
     *head, last = prompt
     content = last["content"]
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
-    return [*head, {**last, "content": [*content, {"type": "video", "video": video}]}]
+    block = {"type": "video", "video": video, **({"frames": "tracking"} if tracking else {})}
+    return [*head, {**last, "content": [*content, block]}]
 
 
 def has_video(prompt: Any) -> bool:
@@ -84,15 +95,15 @@ def has_video(prompt: Any) -> bool:
         for m in prompt)
 
 
-def split_video_prompt(prompt: list[dict]) -> tuple[str, str]:
-    """(user text, video path) of a single-turn prompt made by `attach_video`."""
+def split_video_prompt(prompt: list[dict]) -> tuple[str, str, bool]:
+    """(user text, video path, tracking) of a single-turn prompt made by `attach_video`."""
     if len(prompt) != 1 or prompt[0].get("role") != "user":
         raise ValueError("VideoGRPOTrainer expects one user turn per prompt (the video question)")
     texts = [part["text"] for part in prompt[0]["content"] if part.get("type") == "text"]
-    videos = [part["video"] for part in prompt[0]["content"] if part.get("type") == "video"]
+    videos = [part for part in prompt[0]["content"] if part.get("type") == "video"]
     if len(videos) != 1:
         raise ValueError(f"each prompt needs exactly one video, got {len(videos)}")
-    return "".join(texts), str(videos[0])
+    return "".join(texts), str(videos[0]["video"]), videos[0].get("frames") == "tracking"
 
 
 @contextlib.contextmanager
@@ -131,24 +142,25 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.video_sampling = video_sampling or VideoSampling()
         # Only `build_inputs` is used: the exact encoding `vcr` uses at inference, put on the model's device.
         self._encoder = Runtime(model=self.model, processor=processor, model_id="", quant="", device="")
-        self._video_cache: OrderedDict[str, SampledVideo] = OrderedDict()
+        self._video_cache: OrderedDict[tuple[str, bool], SampledVideo] = OrderedDict()
         self._video_batch: dict[str, Any] | None = None
 
     # -- video decoding and encoding ---------------------------------------------------------------
-    def sampled_video(self, path: str) -> SampledVideo:
+    def sampled_video(self, path: str, tracking: bool = False) -> SampledVideo:
         """Decoded frames of `path` (an LRU cache: each prompt repeats `num_generations` times)."""
-        if path in self._video_cache:
-            self._video_cache.move_to_end(path)
-            return self._video_cache[path]
-        video = self.video_sampling.sample(path)
-        self._video_cache[path] = video
+        key = (path, tracking)
+        if key in self._video_cache:
+            self._video_cache.move_to_end(key)
+            return self._video_cache[key]
+        video = self.video_sampling.sample(path, tracking=tracking)
+        self._video_cache[key] = video
         if len(self._video_cache) > self._VIDEO_CACHE_SIZE:
             self._video_cache.popitem(last=False)
         return video
 
-    def encode_prompt(self, text: str, video_path: str):
+    def encode_prompt(self, text: str, video_path: str, tracking: bool = False):
         """Processor output (input_ids, mm_token_type_ids and the video tensors) for one prompt."""
-        return self._encoder.build_inputs(text, self.sampled_video(video_path))
+        return self._encoder.build_inputs(text, self.sampled_video(video_path, tracking))
 
     @contextlib.contextmanager
     def _video_scope(self, video: dict[str, Any] | None) -> Iterator[None]:
@@ -162,7 +174,8 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         if "video" not in inputs[0]:
             return super()._generate_and_score_completions(inputs)
-        inputs = [{**row, "prompt": attach_video(row["prompt"], row["video"])} for row in inputs]
+        inputs = [{**row, "prompt": attach_video(row["prompt"], row["video"], tracking=row.get("task") == "track")}
+                  for row in inputs]
         with self._video_scope(None):
             output = super()._generate_and_score_completions(inputs)  # _tokenize_prompts fills _video_batch
             video = self._video_batch

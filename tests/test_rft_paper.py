@@ -161,3 +161,96 @@ def test_fewer_steps_than_asked_is_an_error_not_a_save(tiny_checkpoint, clip, tm
     assert result.exit_code == 1, result.output
     assert "trained 0 of 12 optimizer steps" in result.output and "saved to" not in result.output
     assert not (out / "adapter_model.safetensors").exists()
+
+
+# ------------------------------------------------------------------ 1. tracking rows see the paper's 7 frames
+
+
+def write_frame_folder(folder: Path, count: int, width: int = 320, height: int = 180) -> Path:
+    """`count` PNG frames, frame i a flat grey of level 2 * i (so a decoded frame tells its index)."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i + 1:08d}.png"), np.full((height, width, 3), 2 * i, dtype=np.uint8))
+    return folder
+
+
+def frame_levels(frames) -> list[int]:
+    return [round(float(frame.mean()) / 2) for frame in frames]
+
+
+def track_line(video: Path) -> dict:
+    return {"task": "track", "video": str(video), "object": "square",
+            "solution": {"boxes": [[0.1, 0.2, 0.3, 0.4]] * 8}}
+
+
+def test_tracking_plan_is_the_papers_seven_frames_at_the_training_budget():
+    from vcr_cli.sampling import plan_tracking
+
+    plan = plan_tracking(120, 1920, 1080)  # reference §6.2: 7 GOT frames 1920x1080 -> 1008x560, "2" fps
+    assert (plan.indices, plan.width, plan.height, plan.fps) == ([0, 19, 39, 59, 79, 99, 119], 1008, 560, 2.0)
+    plan = plan_tracking(60, 1280, 720)
+    assert (plan.indices, plan.width, plan.height) == ([0, 9, 19, 29, 39, 49, 59], 1008, 560)
+
+
+def test_training_feeds_a_track_row_the_seven_tracking_frames_at_nominal_fps_2(tiny_checkpoint, tmp_path):
+    """A 60-frame folder: the loss and generation forwards get 7 frames (4 grids) at 1 s per grid, not 60 frames."""
+    import torch
+
+    from rft.config import RftConfig
+    from rft.data import load_examples
+    from vcr_cli.runtime import Runtime
+    from vcr_cli.video import sample_tracking
+
+    folder = write_frame_folder(tmp_path / "GOT-10k_Train_000001", 60)
+    examples = load_examples(write_data(tmp_path / "train.jsonl", [track_line(folder)]))
+    trainer = _trainer(tiny_checkpoint, tmp_path, RftConfig.from_dict({**TINY, "max_steps": 1}), examples)
+    video = sample_tracking(folder, **SAMPLING)
+    assert frame_levels(video.frames) == [0, 9, 19, 29, 39, 49, 59]
+    assert video.metadata() == {"total_num_frames": 7, "fps": 2.0, "frames_indices": [0, 1, 2, 3, 4, 5, 6]}
+    runtime = Runtime(model=trainer.model, processor=trainer.processing_class, model_id="", quant="", device="")
+    expected = runtime.build_inputs("x", video)
+    assert expected["video_grid_thw"][0, 0].item() == 4  # 7 frames, the last repeated: 8 frames, 4 grids
+
+    inner = trainer.model.get_base_model().model
+    calls = []
+    inner.register_forward_pre_hook(lambda module, args, kwargs: calls.append(dict(kwargs)), with_kwargs=True)
+    trainer.train()
+    fed = [kw for kw in calls if kw.get("video_grid_thw") is not None]
+    assert fed
+    for kw in fed:
+        assert all(grid.tolist() == expected["video_grid_thw"][0].tolist() for grid in kw["video_grid_thw"])
+        assert torch.all(kw["second_per_grid_ts"] == 1.0)  # 2 frames per grid at the nominal 2 fps
+        if kw.get("pixel_values_videos") is not None:
+            rows = expected["pixel_values_videos"].shape[0]
+            assert torch.equal(kw["pixel_values_videos"][:rows], expected["pixel_values_videos"])
+
+
+def test_eval_feeds_a_track_row_the_seven_tracking_frames(parrot, tmp_path, monkeypatch):
+    from rft.evaluate import evaluate
+    from vcr_cli.runtime import Runtime
+
+    folder = write_frame_folder(tmp_path / "seq", 120, 192, 108)
+    data = write_data(tmp_path / "test.jsonl", [track_line(folder)])
+    fed = []
+    real_generate = Runtime.generate
+    monkeypatch.setattr(Runtime, "generate", lambda self, prompt, video, **kw: (
+        fed.append(video), real_generate(self, prompt, video, **kw))[1])
+    evaluate(data, str(parrot("<answer>0.20 to 1.00</answer>")), quant="none", device="cpu")
+    (video,) = fed
+    assert frame_levels(video.frames) == [0, 19, 39, 59, 79, 99, 119]
+    assert video.frames.shape[1:3] == (112, 196) and video.metadata()["fps"] == 2.0
+
+
+def test_validate_reads_the_tracking_frames_training_will_read(tmp_path):
+    from rft.data import validate_file
+
+    folder = write_frame_folder(tmp_path / "seq", 13, 64, 48)
+    data = write_data(tmp_path / "d.jsonl", [track_line(folder)])
+    (folder / "00000002.png").write_bytes(b"not an image")  # frame 2: not one of the 7 (0, 2, 4, ... 1-based 1, 3)
+    assert validate_file(data) == []
+    (folder / "00000005.png").write_bytes(b"not an image")  # frame 5 of 13 = index 4 = int(2 * 12 / 6)
+    assert validate_file(data) == [f"{data}:1: tracking frame 3 of 7 (00000005.png, frame 5 of 13) "
+                                   "is not a readable image"]

@@ -148,3 +148,22 @@ def tracking_frame_indices(total_frames: int) -> list[int]:
         raise ValueError("a tracking span needs at least one frame")
     step = (total_frames - 1) / 6
     return [0] + [int(i * step) for i in range(1, 6)] + [total_frames - 1]
+
+
+TRACK_FPS = 2.0  # tracking frame lists carry no timing: VideoChat-R1 always fed them at fps 2
+
+
+def plan_tracking(
+    total_frames: int,
+    width: int,
+    height: int,
+    total_pixels: int = TOTAL_PIXELS,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int | None = None,
+) -> SamplingPlan:
+    """The paper's tracking input: the 7 `tracking_frame_indices`, at the training budget shared by the 8 frames
+    the processor makes of them (1008x560 for 1080p), at the nominal fps 2 (reference §5, §6.2)."""
+    cap = frame_pixel_cap(TRACK_ANSWER_BOXES, total_pixels=total_pixels, min_pixels=min_pixels, max_pixels=max_pixels)
+    resized_h, resized_w = smart_resize(height, width, min_pixels=min_pixels, max_pixels=cap)
+    return SamplingPlan(indices=tracking_frame_indices(total_frames), width=resized_w, height=resized_h,
+                        fps=TRACK_FPS)

@@ -559,3 +559,26 @@ def sample_span(
                       start_frame)
     frames = read_frames(path, plan.indices, plan.width, plan.height, info=info)
     return SampledVideo(info=info, plan=plan, frames=frames, start_frame=start_frame, span_frames=span)
+
+
+def sample_tracking(
+    path: str | Path,
+    info: VideoInfo | None = None,
+    total_pixels: int = TOTAL_PIXELS,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int | None = None,
+) -> SampledVideo:
+    """A tracking example's input as VideoChat-R1 trained and evaluated it (`vcr_cli.sampling.plan_tracking`).
+
+    The 7 frames become a clip of their own at the nominal 2 fps (as the paper's frame lists), so the processor
+    sees time step 1 s per 2-frame grid whatever the source's real rate; it repeats the last frame to make 8.
+    """
+    from vcr_cli.sampling import plan_tracking
+
+    info = info or probe(path)
+    plan = plan_tracking(info.frames, info.width, info.height, total_pixels=total_pixels, min_pixels=min_pixels,
+                         max_pixels=max_pixels)
+    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    nominal = VideoInfo(info.path, len(plan.indices), plan.fps, info.width, info.height)
+    fed = SamplingPlan(indices=list(range(len(plan.indices))), width=plan.width, height=plan.height, fps=plan.fps)
+    return SampledVideo(info=nominal, plan=fed, frames=frames)
