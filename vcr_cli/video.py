@@ -578,7 +578,7 @@ def sample_tracking(
     info = info or probe(path)
     plan = plan_tracking(info.frames, info.width, info.height, total_pixels=total_pixels, min_pixels=min_pixels,
                          max_pixels=max_pixels)
-    frames = read_frames(path, plan.indices, plan.width, plan.height)
+    frames = read_frames(path, plan.indices, plan.width, plan.height, info=info)
     nominal = VideoInfo(info.path, len(plan.indices), plan.fps, info.width, info.height)
     fed = SamplingPlan(indices=list(range(len(plan.indices))), width=plan.width, height=plan.height, fps=plan.fps)
     return SampledVideo(info=nominal, plan=fed, frames=frames)
