@@ -167,7 +167,7 @@ def test_help_does_not_import_torch():
         "import sys; from typer.testing import CliRunner; from vcr_cli.app import app; r = CliRunner();"
         "cmds = [[], ['ground'], ['track'], ['ask'], ['batch'], ['rft'], ['rft', 'train']];"
         "[r.invoke(app, c + ['--help']) for c in cmds];"
-        "heavy = [m for m in ('torch', 'transformers', 'trl', 'cv2', 'decord', 'supervision', 'av', 'peft')"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'cv2', 'decord', 'supervision', 'av', 'peft', 'ray')"
         " if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -71,6 +71,8 @@ class BatchSummary:
     failed: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (id, error)
+    workers_lost: int = 0  # --engine ray: workers that died mid-run (each replaced)
+    retried: int = 0  # --engine ray: jobs run again because their worker died under them
 
 
 # ---------------------------------------------------------------- manifest
@@ -339,6 +341,53 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def batch_defaults(defaults: dict | None) -> dict:
+    """The command-line options every job falls back on (both engines)."""
+    return {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": 2048, **(defaults or {})}
+
+
+def start_batch(jobs: list[Job], results: str | Path, resume: bool) -> tuple[list[Job], BatchSummary, ResultsWriter]:
+    """The jobs still to run (`resume`: skip those with an "ok" line), a summary, and the open results file."""
+    done = finished_ids(results) if resume else set()
+    todo = [job for job in jobs if job.id not in done]
+    summary = BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo))
+    return todo, summary, ResultsWriter(results, fresh=not resume)
+
+
+def job_line(job: Job) -> dict:
+    """The fields of a results line that name the job (status, error, result and seconds follow)."""
+    return {"index": job.index, "id": job.id, "task": job.task, "video": str(job.video), "job": job.spec}
+
+
+def execute_job(runtime: Runtime, job: Job, prepared: Callable[[], Any], defaults: dict) -> dict:
+    """One job from its prepared video to its results line: the only inference path of every engine.
+
+    `prepared()` returns `prepare_job`'s output (or raises its error, recorded as the job's failure).
+    "seconds" counts from this call: a video decoded ahead costs the job nothing.
+    """
+    t = time.perf_counter()
+    record = job_line(job)
+    try:
+        result = run_job(runtime, job, prepared(), defaults)
+        record.update(status="ok", error=None, result=result)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a failed job is recorded and the batch goes on
+        _free_accelerator_memory()
+        record.update(status="error", error=_error_text(exc), result=None)
+    record["seconds"] = round(time.perf_counter() - t, 3)
+    return record
+
+
+def count(summary: BatchSummary, record: dict) -> None:
+    """Add one written results line to the summary."""
+    if record["status"] == "ok":
+        summary.ok += 1
+    else:
+        summary.failed += 1
+        summary.failures.append((record["id"], record["error"]))
+
+
 def run_batch(
     jobs: list[Job],
     results: str | Path,
@@ -353,12 +402,9 @@ def run_batch(
     `on_start(todo, skipped)` is called once the model is loaded; `on_job(job, record)` after each job's
     line is written. KeyboardInterrupt stops the batch (finished lines stay).
     """
-    defaults = {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": 2048, **(defaults or {})}
-    done = finished_ids(results) if resume else set()
-    todo = [job for job in jobs if job.id not in done]
-    summary = BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo))
+    defaults = batch_defaults(defaults)
     start = time.perf_counter()
-    writer = ResultsWriter(results, fresh=not resume)
+    todo, summary, writer = start_batch(jobs, results, resume)
     import torch  # noqa: F401  (import once, before threads, to avoid import-lock contention)
 
     pool = ThreadPoolExecutor(max_workers=1)
@@ -372,24 +418,12 @@ def run_batch(
         if on_start:
             on_start(len(todo), summary.skipped)
         for position, job in enumerate(todo):
-            t = time.perf_counter()
             current = ahead
             if position + 1 < len(todo):
                 ahead = pool.submit(prepare_job, todo[position + 1], defaults)
-            record = {"index": job.index, "id": job.id, "task": job.task, "video": str(job.video), "job": job.spec}
-            try:
-                result = run_job(runtime, job, current.result(), defaults)
-                record.update(status="ok", error=None, result=result)
-                summary.ok += 1
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # a failed job is recorded and the batch goes on
-                _free_accelerator_memory()
-                record.update(status="error", error=_error_text(exc), result=None)
-                summary.failed += 1
-                summary.failures.append((job.id, record["error"]))
-            record["seconds"] = round(time.perf_counter() - t, 3)
+            record = execute_job(runtime, job, current.result, defaults)
             writer.write(record)
+            count(summary, record)
             if on_job:
                 on_job(job, record)
     finally:

@@ -66,7 +66,10 @@ def quiet_libraries() -> None:
 
 
 def error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """Messages are plain text: brackets in them (paths, `pip install 'vcr[ray]'`) are not markup."""
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def warn(message: str) -> None:

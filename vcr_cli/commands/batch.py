@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,11 @@ from vcr_cli.options import (
     QuantOpt,
     ThinkOpt,
 )
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 def batch(
@@ -41,10 +47,26 @@ def batch(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    engine: Annotated[Engine, typer.Option(
+        "--engine", rich_help_panel="Engine",
+        help="local: one model in this process. ray: one model per Ray worker (GPUs, nodes); "
+             "needs the ray extra: pip install 'vcr\\[ray]'.")] = Engine.local,
+    ray_address: Annotated[str, typer.Option(
+        "--ray-address", rich_help_panel="Engine", show_default=False,
+        help="Join this Ray cluster (e.g. auto, or HEAD-IP:6379); default: start a local Ray.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, rich_help_panel="Engine", show_default=False,
+        help="Ray workers, each with its own model replica (default: one per GPU, or 1 without GPUs).")] = None,
+    gpus_per_worker: Annotated[float, typer.Option(
+        "--gpus-per-worker", min=0.0, rich_help_panel="Engine", show_default=False,
+        help="GPUs each Ray worker reserves (default 1 if the cluster has GPUs, else 0; 0.5 puts two replicas "
+             "on one GPU).")] = None,
 ) -> None:
     """Run a manifest of jobs (e.g. a folder of videos) with one model load; resumable.
 
     Example: vcr batch jobs.jsonl -o results.jsonl   (after a crash or a failed job: add --resume)
+
+    On many GPUs or nodes: vcr batch jobs.jsonl -o results.jsonl --engine ray [--ray-address auto]
 
     Job keys (the commands' options, with underscores): ground: query, window, overlap, all, min_score;
     ask: question + options, or questions (a list), or questions_file, and layout, batch_size;
@@ -55,12 +77,29 @@ def batch(
     from vcr_cli.console import handle_errors
 
     with handle_errors(fast_exit=True):
+        ray = _ray_options(engine, ray_address, workers, gpus_per_worker)
         _run(manifest, output, resume, overwrite, model, quant.value, device.value,
              {"think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
-              "max_pixels": max_pixels})
+              "max_pixels": max_pixels}, ray)
 
 
-def _run(manifest, output, resume, overwrite, model, quant, device, defaults) -> None:
+def _ray_options(engine: Engine, address, workers, gpus_per_worker):
+    """RayOptions for --engine ray (Ray must import), None for local (where the Ray options make no sense)."""
+    from vcr_cli.errors import UsageError
+
+    if engine is Engine.local:
+        given = [name for name, value in (("--ray-address", address), ("--workers", workers),
+                                          ("--gpus-per-worker", gpus_per_worker)) if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} goes with --engine ray (add --engine ray, or drop {given[0]})")
+        return None
+    from vcr_cli.batch_ray import RayOptions, import_ray
+
+    import_ray()
+    return RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+
+
+def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ray=None) -> None:
     from rich.markup import escape
 
     from vcr_cli.batch import load_manifest, run_batch
@@ -87,13 +126,21 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults) ->
 
     reporter = _Reporter(console)
     try:
-        summary = run_batch(jobs, output, load, defaults=defaults, resume=resume, on_start=reporter.start,
-                            on_job=reporter.job)
+        if ray is None:
+            summary = run_batch(jobs, output, load, defaults=defaults, resume=resume, on_start=reporter.start,
+                                on_job=reporter.job)
+        else:
+            from vcr_cli.batch_ray import run_batch_ray
+
+            summary = run_batch_ray(jobs, output, model, quant, device, defaults=defaults, resume=resume, options=ray,
+                                    on_start=reporter.start, on_job=reporter.job, on_worker=reporter.worker)
     finally:
         reporter.stop()
     done = f"{summary.ok} ok, {summary.failed} failed"
     if summary.skipped:
         done += f", {summary.skipped} skipped (already in {output})"
+    if summary.workers_lost:
+        done += f"; {summary.workers_lost} worker(s) died and were replaced, {summary.retried} job(s) re-run"
     console.print(f"batch: {done} in {summary.seconds:.1f}s; results in {output}")
     if summary.failed:
         for job_id, error in summary.failures[:5]:
@@ -152,6 +199,14 @@ class _Reporter:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / self.finished * (self.todo - self.finished)
         self.console.print(f"[{self.finished}/{self.todo}] {line}  ETA {_clock(eta)}", soft_wrap=True)
+
+    def worker(self, number: int, info: dict) -> None:
+        """A Ray worker's model is loaded (workers join one by one; the bar counts jobs from all of them)."""
+        from rich.markup import escape
+
+        line = (f"worker {number} ready on {escape(str(info['host']))} ({info['device']}, pid {info['pid']}, "
+                f"model loaded in {info['load_seconds']:.1f}s)")
+        (self.progress.console if self.progress is not None else self.console).print(line, soft_wrap=True)
 
     def stop(self) -> None:
         if self.progress is not None:
