@@ -97,6 +97,7 @@ def test_a_killed_worker_loses_no_job(ray_address, tiny_checkpoint, clip, tmp_pa
     results = tmp_path / "results.jsonl"
     workers: list[int] = []  # pids, as each model finishes loading
     killed: list[int] = []
+    notes: list[str] = []
 
     def kill_newest(job, record):
         # The worker that loaded last was just handed two jobs and cannot have finished both yet.
@@ -106,10 +107,11 @@ def test_a_killed_worker_loses_no_job(ray_address, tiny_checkpoint, clip, tmp_pa
 
     summary = run_batch_ray(jobs, results, str(tiny_checkpoint), "none", "cpu",
                             defaults={"max_pixels": 12544, "max_new_tokens": 24},
-                            options=RayOptions(workers=2), on_job=kill_newest,
+                            options=RayOptions(workers=2), on_job=kill_newest, on_note=notes.append,
                             on_worker=lambda number, info: workers.append(info["pid"]))
 
     assert killed and summary.workers_lost == 1 and summary.retried >= 1
+    assert len(notes) == 1 and "job(s) back in the queue, starting a replacement" in notes[0]
     records = _lines(results)
     assert sorted(r["id"] for r in records) == sorted(f"job{i}" for i in range(16))  # each exactly once
     assert all(r["status"] == "ok" for r in records)

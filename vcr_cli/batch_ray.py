@@ -108,6 +108,7 @@ def connect(ray, options: RayOptions) -> bool:
     """Join `options.address`, reuse this process's Ray, or start a local one; True when started here."""
     from vcr_cli.console import VERBOSE
 
+    _notices_to_stderr()
     if ray.is_initialized():
         return False
     quiet = {"include_dashboard": False, "log_to_driver": VERBOSE["on"],
@@ -123,6 +124,23 @@ def connect(ray, options: RayOptions) -> bool:
     needed = int((options.workers or 1) * options.cpus_per_worker + 0.999)
     ray.init(num_cpus=max(cpus, needed), object_store_memory=LOCAL_OBJECT_STORE, **quiet)
     return True
+
+
+def _notices_to_stderr() -> None:
+    """Ray prints the raylet's notices (e.g. "A worker died...") on the driver's stdout; stdout is for data."""
+    try:
+        from ray._private import worker
+    except ImportError:  # another Ray layout: leave it be
+        return
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "vcr_stderr", False):
+        return
+
+    def to_stderr(data, ignore_prefix):
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.vcr_stderr = True
+    worker.print_to_stdstream = to_stderr
 
 
 def plan_workers(ray, options: RayOptions) -> tuple[int, float]:
@@ -155,11 +173,12 @@ def run_batch_ray(
     on_start: Callable[[int, int], None] | None = None,
     on_job: Callable[[Job, dict], None] | None = None,
     on_worker: Callable[[int, dict], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> BatchSummary:
     """Run `jobs` on Ray workers; same results file, summary and callbacks as `vcr_cli.batch.run_batch`.
 
     `on_worker(number, info)` is called when a worker's model is loaded (info: pid, host, device,
-    load_seconds); `on_start(todo, skipped)` once the first one is.
+    load_seconds); `on_start(todo, skipped)` once the first one is; `on_note(text)` when a worker dies.
     """
     ray = import_ray()
     options = options or RayOptions()
@@ -178,7 +197,7 @@ def run_batch_ray(
         started_here = connect(ray, options)
         workers, gpus = plan_workers(ray, options)
         driver = _Driver(ray, todo, writer, summary, defaults, (model, quant, device),
-                         {"num_cpus": options.cpus_per_worker, "num_gpus": gpus}, on_start, on_job, on_worker)
+                         {"num_cpus": options.cpus_per_worker, "num_gpus": gpus}, on_start, on_job, on_worker, on_note)
         slots = driver.slots = [_Slot(number) for number in range(1, workers + 1)]
         driver.run()
     finally:
@@ -195,13 +214,14 @@ def run_batch_ray(
 class _Driver:
     """The scheduling loop: keep each worker fed, write lines as they come, replace dead workers."""
 
-    def __init__(self, ray, todo, writer, summary, defaults, load_args, resources, on_start, on_job, on_worker):
+    def __init__(self, ray, todo, writer, summary, defaults, load_args, resources, on_start, on_job, on_worker,
+                 on_note=None):
         self.ray = ray
         self.queue: deque[Job] = deque(todo)
         self.todo = len(todo)
         self.writer, self.summary, self.defaults = writer, summary, defaults
         self.load_args, self.resources = load_args, resources
-        self.on_start, self.on_job, self.on_worker = on_start, on_job, on_worker
+        self.on_start, self.on_job, self.on_worker, self.on_note = on_start, on_job, on_worker, on_note
         self.slots: list[_Slot] = []
         self.deaths: dict[str, int] = {}  # job id -> workers that died while it was on them
         self.written: set[str] = set()
@@ -268,6 +288,8 @@ class _Driver:
             self._worker_died(slot, exc)
             self._retry(job, exc)
             return
+        except self.ray.exceptions.RayTaskError as exc:  # run() itself failed (execute_job records job errors)
+            record = _failed(job, _first_line(exc.cause if exc.cause is not None else exc))
         self._write(job, record)
 
     def _worker_died(self, slot: _Slot, exc: Exception) -> None:
@@ -278,10 +300,16 @@ class _Driver:
             self.ray.kill(slot.actor)
         except Exception:
             pass
-        for job in slot.running.values():
+        unfinished = list(slot.running.values())
+        for job in unfinished:
             self._retry(job, exc)
         slot.running = {}
-        if self.replacements < MAX_ATTEMPTS * len(self.slots):
+        replace = self.replacements < MAX_ATTEMPTS * len(self.slots)
+        if self.on_note:
+            self.on_note(f"worker {slot.number} died ({self.last_death}); {len(unfinished)} unfinished job(s) "
+                         + ("back in the queue, starting a replacement" if replace else "back in the queue; "
+                            "no more replacements"))
+        if replace:
             self.replacements += 1
             self._spawn(slot)
         else:

@@ -133,7 +133,8 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
             from vcr_cli.batch_ray import run_batch_ray
 
             summary = run_batch_ray(jobs, output, model, quant, device, defaults=defaults, resume=resume, options=ray,
-                                    on_start=reporter.start, on_job=reporter.job, on_worker=reporter.worker)
+                                    on_start=reporter.start, on_job=reporter.job, on_worker=reporter.worker,
+                                    on_note=reporter.note)
     finally:
         reporter.stop()
     done = f"{summary.ok} ok, {summary.failed} failed"
@@ -207,6 +208,12 @@ class _Reporter:
         line = (f"worker {number} ready on {escape(str(info['host']))} ({info['device']}, pid {info['pid']}, "
                 f"model loaded in {info['load_seconds']:.1f}s)")
         (self.progress.console if self.progress is not None else self.console).print(line, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        from rich.markup import escape
+
+        (self.progress.console if self.progress is not None else self.console).print(
+            f"[yellow]{escape(text)}[/]", soft_wrap=True)
 
     def stop(self) -> None:
         if self.progress is not None:
