@@ -68,7 +68,7 @@ def fidelity(video: Path) -> tuple[float, tuple]:
 
 
 def decode_times(video: Path) -> tuple[float, str]:
-    """Seconds for vcr to probe + sample the clip (PyAV), and decord's time for qwen-vl-utils' read of it."""
+    """Seconds for vcr to probe + sample the clip (PyAV), and decord's for qwen-vl-utils' read (get_batch)."""
     from vcr_cli.video import _PROBES, probe, sample_video
 
     _PROBES.clear()
@@ -85,11 +85,14 @@ def decode_times(video: Path) -> tuple[float, str]:
         indices = frame_indices(len(reader), smart_nframes(len(reader), reader.get_avg_fps()))
         reader.get_batch(indices).asnumpy()
         decord_s = f"{time.perf_counter() - start:6.2f} s"
-        if not probe(video).constant_rate:
-            decord_s += f"  (by index: {sum(i < len(reader) / 2 for i in indices)}/{len(indices)} frames from the " \
-                        f"first half; vcr: {sum(t < ours.info.duration / 2 for t in ours.frame_times)})"
-    except Exception as exc:
-        decord_s = f"cannot read it ({str(exc).strip().splitlines()[0][:60]})"
+        info = probe(video)
+        if not info.constant_rate:  # decord samples by index: where do those frames lie in time?
+            half = info.duration / 2
+            decord_s += (f"  (frames from the first half: decord by index "
+                         f"{sum(info.time_of(i) < half for i in indices)}/{len(indices)}, "
+                         f"vcr by time {sum(t < half for t in ours.frame_times)}/{len(ours.frame_times)})")
+    except Exception:  # e.g. AV1: decord 0.6's FFmpeg has no decoder for it
+        decord_s = "cannot read it"
     return vcr_s, decord_s
 
 
@@ -132,7 +135,7 @@ def main() -> None:
     print("decode (probe + training sampling, whole clip):")
     for label, clip in clips:
         vcr_s, decord_s = decode_times(clip)
-        print(f"  {label:34s} vcr {vcr_s:6.2f} s   decord {decord_s}")
+        print(f"  {label:34s} vcr {vcr_s:6.2f} s   decord (qwen-vl-utils' read) {decord_s}")
 
 
 if __name__ == "__main__":

@@ -412,9 +412,14 @@ def decode_frames(info: VideoInfo, indices: list[int], convert: Callable) -> Ite
 def _decode_pass(info: VideoInfo, indices: list[int], convert: Callable, seek: int | None) -> Iterator[np.ndarray]:
     import av
 
-    index_of: dict[int, int] = {}
-    for i, p in enumerate(info.pts if info.by_pts else ()):
-        index_of.setdefault(p, i)
+    pts = info.pts if info.by_pts else ()
+
+    def index_of(stamp: int | None) -> int | None:  # pts are sorted and unique: a binary search, no table
+        if stamp is None or not pts:
+            return None
+        i = bisect.bisect_left(pts, stamp)
+        return i if i < len(pts) and pts[i] == stamp else None
+
     k, expected, image = 0, None if seek is not None else 0, None
     with _open(info.path) as container:
         stream = container.streams.video[info.stream_index]
@@ -427,8 +432,7 @@ def _decode_pass(info: VideoInfo, indices: list[int], convert: Callable, seek: i
             except av.error.FFmpegError:
                 continue  # a corrupt packet: its frame is replaced by the next one
             for frame in decoded:
-                stamp = frame.pts if frame.pts is not None else frame.dts
-                idx = index_of.get(stamp) if stamp is not None else None
+                idx = index_of(frame.pts if frame.pts is not None else frame.dts)
                 if idx is None:
                     if expected is None:
                         raise _Overshoot
