@@ -217,3 +217,20 @@ def test_decoder_noise_stays_off_the_terminal_unless_verbose(tmp_path):
     loud = _run_cli("--verbose", "ground", str(bad), "q")
     assert loud.returncode == 2 and "moov atom not found" in loud.stderr
     assert len(loud.stderr.strip().splitlines()) > 1
+
+
+def test_one_probe_per_run(parrot, tmp_path, monkeypatch):
+    """`vcr ground --annotate` reads the container's index once (it used to probe the path up to four times)."""
+    from vcr_cli import video as video_module
+
+    calls: list[str] = []
+    original = video_module._probe_file
+    monkeypatch.setattr(video_module, "_probe_file", lambda path: calls.append(str(path)) or original(path))
+    model = parrot("<answer>0.50 to 1.00</answer>")
+    for k, extra in enumerate(([], ["--window", "4", "--overlap", "1"])):  # whole, then window by window
+        clip = media.timed_clip(tmp_path / f"c{k}.mp4", media.cfr_times(300 if extra else 60))
+        result = runner.invoke(app, ["ground", str(clip), "q", "--model", str(model), "--quant", "none",
+                                     "--annotate", str(tmp_path / f"a{k}.mp4"), *extra])
+        assert result.exit_code == 0, result.output
+        assert calls == [str(clip)]
+        calls.clear()
