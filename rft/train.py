@@ -26,6 +26,7 @@ import re
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,8 +164,43 @@ def loss_settings(args) -> dict[str, Any]:
     }
 
 
-def load_policy(cfg: RftConfig, args) -> tuple[Any, Any]:
-    """(model, processor): the base model in bf16 on CUDA / fp32 on CPU, NF4 under QLoRA."""
+@dataclass(frozen=True)
+class Precision:
+    """Where each dtype comes from in a run: `load` for the (non-quantized) weights, `master` for the weights the
+    optimizer steps on (`"deepspeed"`: DeepSpeed's own fp32 copies of bf16 weights), `bf16_compute` for autocast."""
+
+    load: str
+    master: str
+    bf16_compute: bool
+
+
+def training_precision(device: str, full: bool, quant: str, zero_stage: int | None) -> Precision:
+    """The dtype decision for a run (plain, so it is testable on CPU for the CUDA case).
+
+    At the paper's learning rate 1e-6 an AdamW step moves a weight by about 1e-6, below half a bf16 step for any
+    weight above ~2.6e-4 in size: bf16 weights under a plain optimizer keep most updates from landing (1.9% of the
+    weights changed after 10 steps, 99.99% with fp32). So whatever the optimizer steps on is fp32: a full model
+    on one GPU or plain DDP loads in fp32 and computes in bf16 under autocast; LoRA and QLoRA adapters stay fp32
+    over a bf16 (or NF4) frozen base (`VideoGRPOTrainer` undoes TRL's bf16 cast of QLoRA adapters). Under
+    DeepSpeed ZeRO-2/3 bf16 weights are fine: DeepSpeed keeps fp32 master copies and steps on those.
+    """
+    if device != "cuda":
+        return Precision(load="float32", master="float32", bf16_compute=False)
+    if zero_stage in (2, 3):
+        return Precision(load="bfloat16", master="deepspeed", bf16_compute=True)
+    if full:
+        return Precision(load="float32", master="float32", bf16_compute=True)
+    return Precision(load="bfloat16", master="float32", bf16_compute=True)  # frozen base, fp32 adapters
+
+
+def zero_stage(args) -> int | None:
+    """The DeepSpeed ZeRO stage of an `accelerate launch` run (None without DeepSpeed)."""
+    plugin = getattr(args, "deepspeed_plugin", None)
+    return getattr(plugin, "zero_stage", None) if plugin is not None else None
+
+
+def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tuple[Any, Any]:
+    """(model, processor): the base model in `precision.load` (`training_precision`), NF4 under QLoRA."""
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -176,7 +212,8 @@ def load_policy(cfg: RftConfig, args) -> tuple[Any, Any]:
         raise UsageError(f"model directory not found: {local}")
     source = str(local) if local.is_dir() else model_id
     device = args.device.type
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32,
+    precision = precision or training_precision(device, cfg.full, cfg.quant, zero_stage(args))
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, precision.load),
                               "attn_implementation": "sdpa", "use_safetensors": True}
     if cfg.quant != "none":
         kwargs["quantization_config"] = quantization_config(cfg.quant, device)

@@ -120,6 +120,20 @@ def extra_forward_kwargs(module: torch.nn.Module, extra: dict[str, Any]) -> Iter
         handle.remove()
 
 
+def upcast_trainable(model: torch.nn.Module) -> int:
+    """Trainable bf16/fp16 parameters to fp32 (the optimizer's master weights); returns how many were cast.
+
+    TRL casts QLoRA adapters to bf16, where most of an lr-1e-6 AdamW update rounds away; the frozen base keeps
+    its dtype and autocast (bf16 on CUDA) keeps the compute in bf16.
+    """
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
 class VideoGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose rows carry a `video` column; see the module docstring for what changes."""
 
@@ -137,6 +151,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         generation_kwargs["suppress_tokens"] = sorted({*generation_kwargs.get("suppress_tokens", []), *placeholders})
         training_args.generation_kwargs = generation_kwargs
         super().__init__(*args, **kwargs)
+        if not self.is_deepspeed_enabled:  # DeepSpeed steps on its own fp32 copies
+            upcast_trainable(self.model)
         from vcr_cli.runtime import Runtime
 
         self.video_sampling = video_sampling or VideoSampling()
@@ -181,6 +197,10 @@ class VideoGRPOTrainer(GRPOTrainer):
             video = self._video_batch
         output.update(video)
         return output
+
+    def _generate_single_turn(self, *args, **kwargs):
+        with self.accelerator.autocast():  # fp32 master weights on CUDA: sample in bf16, like the loss forward
+            return super()._generate_single_turn(*args, **kwargs)
 
     def _tokenize_prompts(self, prompts: list):
         if not has_video(prompts[0]):

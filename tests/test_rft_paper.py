@@ -254,3 +254,76 @@ def test_validate_reads_the_tracking_frames_training_will_read(tmp_path):
     (folder / "00000005.png").write_bytes(b"not an image")  # frame 5 of 13 = index 4 = int(2 * 12 / 6)
     assert validate_file(data) == [f"{data}:1: tracking frame 3 of 7 (00000005.png, frame 5 of 13) "
                                    "is not a readable image"]
+
+
+# ------------------------------------------------------------------ 2. the optimizer steps on fp32 weights
+
+
+def test_precision_decision_keeps_fp32_wherever_the_optimizer_steps():
+    from rft.train import Precision, training_precision
+
+    assert training_precision("cuda", full=True, quant="none", zero_stage=None) == Precision("float32", "float32", True)
+    assert training_precision("cuda", full=False, quant="none", zero_stage=None) == Precision("bfloat16", "float32",
+                                                                                             True)
+    assert training_precision("cuda", full=False, quant="4bit", zero_stage=None).master == "float32"
+    assert training_precision("cuda", full=True, quant="none", zero_stage=3) == Precision("bfloat16", "deepspeed",
+                                                                                         True)
+    assert training_precision("cpu", full=True, quant="none", zero_stage=None) == Precision("float32", "float32",
+                                                                                           False)
+
+
+def _changed_fraction(tiny_checkpoint, clip, tmp_path, model) -> float:
+    from rft.config import RftConfig
+    from rft.data import load_examples
+
+    tmp_path.mkdir()
+    examples = load_examples(write_data(tmp_path / "d.jsonl", [{"task": "ground", "video": str(clip), "query": "a",
+                                                                "solution": {"start": 0.2, "end": 1.0}}]))
+    cfg = RftConfig.from_dict({**TINY, "learning_rate": 1e-6, "full": True, "max_steps": 1, "save_steps": 100})
+    trainer = _trainer(tiny_checkpoint, tmp_path, cfg, examples, model=model,
+                       reward_funcs=[lambda completions, **kw: [float(i % 2) for i in range(len(completions))]])
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    changed = sum(int((after[name].detach() != value).sum()) for name, value in before.items())
+    return changed / sum(value.numel() for value in before.values())
+
+
+def test_one_full_step_at_lr_1e6_changes_the_weights_with_the_cuda_precision(tiny_checkpoint, clip, tmp_path,
+                                                                              monkeypatch):
+    """The weights `vcr rft train --full` steps on under CUDA (decided by training_precision, loaded by load_policy)
+    change in >= 90% of their entries after one lr-1e-6 step; bf16 weights (the old CUDA choice) barely move."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from rft.config import RftConfig
+    from rft.train import grpo_args, load_policy, training_precision
+
+    cfg = RftConfig.from_dict({**TINY, "model": str(tiny_checkpoint), "full": True})
+    args = grpo_args(cfg, tmp_path / "x", "cpu", [1.0])
+    model, _ = load_policy(cfg, args, training_precision("cuda", full=True, quant="none", zero_stage=None))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    fp32 = _changed_fraction(tiny_checkpoint, clip, tmp_path / "fp32", model)
+    # the control: bf16 weights stepped on as they are (the old CUDA choice, without the trainer's fp32 upcast)
+    monkeypatch.setattr("rft.trainer.upcast_trainable", lambda model: 0)
+    bf16_model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_checkpoint, dtype=torch.bfloat16)
+    bf16 = _changed_fraction(tiny_checkpoint, clip, tmp_path / "bf16", bf16_model)
+    print(f"fraction of trainable weights changed by one lr-1e-6 step: fp32 {fp32:.4f}, bf16 {bf16:.4f}")
+    assert fp32 >= 0.9 and bf16 < 0.5, (fp32, bf16)
+
+
+def test_qlora_adapters_stay_fp32(tiny_checkpoint, clip, tmp_path):
+    """TRL casts QLoRA adapters to bf16; the trainer keeps the optimizer's weights fp32."""
+    import torch
+
+    from rft.config import RftConfig
+    from rft.data import load_examples
+    from rft.train import grpo_args, load_policy
+
+    examples = load_examples(write_data(tmp_path / "d.jsonl", [{"task": "ground", "video": str(clip), "query": "a",
+                                                                "solution": {"start": 0.2, "end": 1.0}}]))
+    cfg = RftConfig.from_dict({**TINY, "model": str(tiny_checkpoint), "quant": "4bit"})
+    model, _ = load_policy(cfg, grpo_args(cfg, tmp_path / "x", "cpu", [1.0]))
+    trainer = _trainer(tiny_checkpoint, tmp_path, cfg, examples, model=model)
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    assert trainable and {p.dtype for p in trainable} == {torch.float32}
