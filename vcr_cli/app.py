@@ -21,35 +21,40 @@ from vcr_cli.commands.track import track
 from vcr_cli.commands.view import view
 
 
-def _defer_rich_markdown() -> None:
-    """Typer's help renderer imports rich.markdown (markdown-it: ~0.1 s, a third of `vcr --help`) though
-    vcr's help is rich markup, never Markdown. A stand-in module loads the real one on first real use."""
-    if "rich.markdown" in sys.modules:
+def _defer(module: str, name: str) -> None:
+    """Put a stand-in for `module` in sys.modules that loads the real one on first real use of it.
+
+    Typer's help renderer imports rich.markdown (markdown-it) and rich.traceback (pygments, rich.pretty,
+    attrs) at its top: about half of `vcr --help`. vcr's help is rich markup, never Markdown, and tracebacks
+    are shown only with --verbose, so `--help` never uses either; anything that does gets the real module.
+    """
+    if module in sys.modules:
         return
-    stub = types.ModuleType("rich.markdown")
+    stub = types.ModuleType(module)
 
     def real() -> types.ModuleType:
-        if sys.modules.get("rich.markdown") is stub:
-            del sys.modules["rich.markdown"]
+        if sys.modules.get(module) is stub:
+            del sys.modules[module]
         import importlib
 
-        return importlib.import_module("rich.markdown")
+        return importlib.import_module(module)
 
-    class Markdown:
-        def __new__(cls, *args, **kwargs):
-            return real().Markdown(*args, **kwargs)
+    def attribute(attr: str):
+        if attr.startswith("__"):  # the import system probing (__path__, ...): not a use
+            raise AttributeError(attr)
+        return getattr(real(), attr)
 
-    stub.Markdown = Markdown  # type: ignore[attr-defined]
-    def attribute(name: str):
-        if name.startswith("__"):  # the import system probing (__path__, ...): not a use
-            raise AttributeError(name)
-        return getattr(real(), name)
+    class Forward(type):  # class attributes (e.g. Traceback.from_exception) come from the real class
+        def __getattr__(cls, attr: str):
+            return getattr(getattr(real(), name), attr)
 
     stub.__getattr__ = attribute  # type: ignore[method-assign]
-    sys.modules["rich.markdown"] = stub
+    setattr(stub, name, Forward(name, (), {"__new__": lambda cls, *a, **k: getattr(real(), name)(*a, **k)}))
+    sys.modules[module] = stub
 
 
-_defer_rich_markdown()
+_defer("rich.markdown", "Markdown")
+_defer("rich.traceback", "Traceback")
 
 app = typer.Typer(
     name="vcr",
