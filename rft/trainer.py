@@ -23,6 +23,13 @@ Overridden methods (each wraps `super()`, nothing of TRL's loss or generation lo
   (reference, old-policy and policy passes alike).
 - `compute_loss`: makes the micro-batch's video tensors visible to that log-prob pass.
 
+With the vision tower frozen (LoRA and QLoRA: adapters never touch `visual`) its output is the same in
+generation and in every log-prob pass, so `_tokenize_prompts` runs it once per distinct prompt video of the
+generation batch (`encode_video`) and the features replace `pixel_values_videos`: generation receives them as
+`mm_encoder_outputs` (`_generate_single_turn` shadows the model's `generate` for the call) and each log-prob
+chunk as well (`reuse_video_features`; log-probs equal the pixel path's). When the vision tower trains
+(`--full`), every pass runs it on the pixels, as its output changes with each step.
+
 Vision placeholder tokens are suppressed during sampling: a sampled `<|video_pad|>` in a completion
 would no longer match the video features in the loss forward. Generation uses transformers (TRL's
 default); TRL's vLLM path would not receive the video and is not supported here.
@@ -31,6 +38,7 @@ default); TRL's vLLM path would not receive the video and is not supported here.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
     from vcr_cli.video import SampledVideo
 
 VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+FEATURES_KEY = "video_features"  # per sample: the vision tower's output for its video (frozen tower only)
 VISION_PLACEHOLDERS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
 VIDEO_MM_TYPE = 2  # Qwen2.5-VL's mm_token_type_ids: 0 text, 1 image, 2 video
 
@@ -120,6 +129,18 @@ def extra_forward_kwargs(module: torch.nn.Module, extra: dict[str, Any]) -> Iter
         handle.remove()
 
 
+def vision_trainable(model: torch.nn.Module) -> bool:
+    """Whether any vision-tower parameter (`...visual...`) receives gradients."""
+    return any(param.requires_grad for name, param in model.named_parameters() if re.search(r"(^|\.)visual\.", name))
+
+
+def video_outputs(features: list[torch.Tensor]):
+    """`mm_encoder_outputs["video"]` for rows whose videos the vision tower already encoded (one tensor per row)."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    return BaseModelOutputWithPooling(pooler_output=tuple(features))
+
+
 def upcast_trainable(model: torch.nn.Module) -> int:
     """Trainable bf16/fp16 parameters to fp32 (the optimizer's master weights); returns how many were cast.
 
@@ -153,6 +174,11 @@ class VideoGRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         if not self.is_deepspeed_enabled:  # DeepSpeed steps on its own fp32 copies
             upcast_trainable(self.model)
+        # A frozen vision tower gives the same features in generation and in every log-prob pass (reference,
+        # old policy, policy): encode each prompt video once per generation batch and reuse them. False: every
+        # pass runs the vision tower on the pixels (needed when the vision tower trains).
+        self.reuse_video_features = not vision_trainable(self.model)
+        self._generation_features: list[torch.Tensor] | None = None
         from vcr_cli.runtime import Runtime
 
         self.video_sampling = video_sampling or VideoSampling()
@@ -178,6 +204,36 @@ class VideoGRPOTrainer(GRPOTrainer):
         """Processor output (input_ids, mm_token_type_ids and the video tensors) for one prompt."""
         return self._encoder.build_inputs(text, self.sampled_video(video_path, tracking))
 
+    def hf_model(self):
+        """The Qwen2.5-VL model under the PEFT / accelerate wrappers (its `generate`, `get_video_features`)."""
+        model = self.accelerator.unwrap_model(self.model)
+        return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+    def encode_video(self, encoded) -> torch.Tensor:
+        """The vision tower's output for one encoded prompt's video (no gradient: the tower is frozen)."""
+        with torch.no_grad(), self.accelerator.autocast():
+            out = self.hf_model().get_video_features(encoded["pixel_values_videos"], encoded["video_grid_thw"],
+                                                     return_dict=True)
+        return out.pooler_output[0]
+
+    @contextlib.contextmanager
+    def _generate_with_features(self, features: list[torch.Tensor] | None) -> Iterator[None]:
+        """Inside the block, the model's `generate` uses these per-row video features instead of pixels."""
+        if features is None:
+            yield
+            return
+        model = self.hf_model()
+        original = model.generate
+
+        def generate(*args, **kwargs):
+            return original(*args, mm_encoder_outputs={"video": video_outputs(features)}, **kwargs)
+
+        model.__dict__["generate"] = generate  # TRL calls generate on the (unwrapped) model: shadow the method
+        try:
+            yield
+        finally:
+            model.__dict__.pop("generate", None)
+
     @contextlib.contextmanager
     def _video_scope(self, video: dict[str, Any] | None) -> Iterator[None]:
         self._video_batch = video
@@ -199,38 +255,50 @@ class VideoGRPOTrainer(GRPOTrainer):
         return output
 
     def _generate_single_turn(self, *args, **kwargs):
-        with self.accelerator.autocast():  # fp32 master weights on CUDA: sample in bf16, like the loss forward
+        features, self._generation_features = self._generation_features, None  # set by _tokenize_prompts
+        # (autocast: fp32 master weights on CUDA sample in bf16, like the loss forward)
+        with self.accelerator.autocast(), self._generate_with_features(features):
             return super()._generate_single_turn(*args, **kwargs)
 
     def _tokenize_prompts(self, prompts: list):
         if not has_video(prompts[0]):
             return super()._tokenize_prompts(prompts)
-        prompt_ids, mm_token_type_ids, per_sample = [], [], {key: [] for key in VIDEO_KEYS}
+        prompt_ids, mm_token_type_ids, per_sample = [], [], {key: [] for key in (*VIDEO_KEYS, FEATURES_KEY)}
         previous_key, encoded = None, None
+        features: dict[tuple[str, bool], torch.Tensor] = {}  # one vision pass per distinct video
         for prompt in prompts:
             key = split_video_prompt(prompt)
             if key != previous_key:  # a prompt repeats num_generations times in a row: encode it once
                 encoded, previous_key = self.encode_prompt(*key), key
+                if self.reuse_video_features and key[1:] not in features:
+                    features[key[1:]] = self.encode_video(encoded)
             prompt_ids.append(encoded["input_ids"][0].tolist())
             mm_token_type_ids.append(encoded["mm_token_type_ids"][0].tolist())
             for name in VIDEO_KEYS:
                 per_sample[name].append(encoded[name])
+            if self.reuse_video_features:
+                per_sample[FEATURES_KEY].append(features[key[1:]])
         # Kept per sample so they survive TRL's shuffle and split into micro-batches (see compute_loss)
+        pixels = FEATURES_KEY if self.reuse_video_features else "pixel_values_videos"
         self._video_batch = {
-            "pixel_values_videos": per_sample["pixel_values_videos"],
+            pixels: per_sample[pixels],
             "video_grid_thw": torch.cat(per_sample["video_grid_thw"]),
             "second_per_grid_ts": torch.cat(per_sample["second_per_grid_ts"]),
         }
         multimodal_fields = {
-            "pixel_values_videos": torch.cat(per_sample["pixel_values_videos"]),
             "video_grid_thw": self._video_batch["video_grid_thw"],
             "second_per_grid_ts": self._video_batch["second_per_grid_ts"],
             "mm_token_type_ids": mm_token_type_ids,  # a per-token list: TRL left-pads it like input_ids
         }
+        if self.reuse_video_features:
+            self._generation_features = per_sample[FEATURES_KEY]  # generate gets them (_generate_single_turn)
+        else:
+            multimodal_fields["pixel_values_videos"] = torch.cat(per_sample["pixel_values_videos"])
         return prompt_ids, None, multimodal_fields
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        video = {key: inputs[key] for key in VIDEO_KEYS} if "pixel_values_videos" in inputs else None
+        keys = [key for key in (FEATURES_KEY, "pixel_values_videos") if key in inputs]
+        video = {key: inputs[key] for key in (*keys, "video_grid_thw", "second_per_grid_ts")} if keys else None
         with self._video_scope(video):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
@@ -250,10 +318,13 @@ class VideoGRPOTrainer(GRPOTrainer):
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
             chunk_video = {
-                "pixel_values_videos": torch.cat(video["pixel_values_videos"][start:end]),
                 "video_grid_thw": video["video_grid_thw"][start:end],
                 "second_per_grid_ts": video["second_per_grid_ts"][start:end],
             }
+            if FEATURES_KEY in video:  # the frozen tower's output, computed once this step
+                chunk_video["mm_encoder_outputs"] = {"video": video_outputs(video[FEATURES_KEY][start:end])}
+            else:
+                chunk_video["pixel_values_videos"] = torch.cat(video["pixel_values_videos"][start:end])
             with extra_forward_kwargs(model, chunk_video):
                 chunk_logps, chunk_entropies, chunk_aux = super()._get_per_token_logps_and_entropies(
                     model, input_ids[start:end], attention_mask[start:end], logits_to_keep, batch_size=end - start,

@@ -327,3 +327,77 @@ def test_qlora_adapters_stay_fp32(tiny_checkpoint, clip, tmp_path):
     trainer = _trainer(tiny_checkpoint, tmp_path, cfg, examples, model=model)
     trainable = [p for p in trainer.model.parameters() if p.requires_grad]
     assert trainable and {p.dtype for p in trainable} == {torch.float32}
+
+
+# ------------------------------------------------------------------ 5. a frozen vision tower runs once per video
+
+
+def _count_vision(trainer):
+    """[(calls, videos)]: every vision-tower forward and how many videos (grid rows) it encoded."""
+    seen = []
+    trainer.hf_model().model.visual.register_forward_hook(
+        lambda module, args, kwargs, out: seen.append(int(kwargs["grid_thw"].shape[0])), with_kwargs=True)
+    return seen
+
+
+def test_frozen_vision_tower_encodes_each_prompt_video_once_per_step(tiny_checkpoint, bunny, clip, tmp_path):
+    """LoRA (the vision tower frozen): 2 prompts a step on 2 videos -> 2 videos through the tower per step, where
+    the pixel path encodes each for the 4 generations, the reference pass and the loss pass (12)."""
+    from rft.config import RftConfig
+    from rft.data import load_examples
+
+    lines = [{"task": "ground", "video": str(video), "query": "a", "solution": {"start": 0.2, "end": 1.0}}
+             for video in (bunny, clip)]
+    examples = load_examples(write_data(tmp_path / "d.jsonl", lines))
+    cfg = RftConfig.from_dict({**TINY, "per_device_train_batch_size": 4, "max_steps": 2, "save_steps": 100})
+    trainer = _trainer(tiny_checkpoint, tmp_path / "a", cfg, examples)
+    assert trainer.reuse_video_features
+    videos = _count_vision(trainer)
+    trainer.train()
+    assert trainer.state.global_step == 2 and sum(videos) == 2 * 2, videos
+    today = _trainer(tiny_checkpoint, tmp_path / "b", cfg, examples)
+    today.reuse_video_features = False  # the pixel path (what a trainable vision tower keeps)
+    videos = _count_vision(today)
+    today.train()
+    assert sum(videos) == 2 * 12, videos
+
+
+def test_reused_features_give_the_pixel_paths_logprobs(tiny_checkpoint, bunny, clip, tmp_path):
+    import torch
+    from trl.trainer.utils import pad
+
+    from rft.config import RftConfig
+    from rft.data import example_prompt, load_examples
+    from rft.trainer import FEATURES_KEY
+
+    lines = [{"task": "ground", "video": str(video), "query": "a", "solution": {"start": 0.2, "end": 1.0}}
+             for video in (bunny, clip)]
+    examples = load_examples(write_data(tmp_path / "d.jsonl", lines))
+    trainer = _trainer(tiny_checkpoint, tmp_path, RftConfig.from_dict(TINY), examples)
+    tokenizer = trainer.processing_class.tokenizer
+    completion = torch.tensor(tokenizer("<answer>1.00 to 2.00</answer>")["input_ids"])
+    encoded = [trainer.encode_prompt(example_prompt(e, True)[1], str(e.video)) for e in examples]
+    prompts = pad([enc["input_ids"][0] for enc in encoded], padding_value=tokenizer.pad_token_id, padding_side="left")
+    mask = pad([torch.ones_like(enc["input_ids"][0]) for enc in encoded], padding_value=0, padding_side="left")
+    ids = torch.cat([prompts, completion.expand(2, -1)], dim=1)
+    mask = torch.cat([mask, torch.ones(2, completion.numel(), dtype=torch.long)], dim=1)
+    common = {"video_grid_thw": torch.cat([enc["video_grid_thw"] for enc in encoded]),
+              "second_per_grid_ts": torch.cat([enc["second_per_grid_ts"] for enc in encoded])}
+    results = []
+    for video in ({"pixel_values_videos": [enc["pixel_values_videos"] for enc in encoded]},
+                  {FEATURES_KEY: [trainer.encode_video(enc) for enc in encoded]}):
+        with torch.no_grad(), trainer._video_scope({**video, **common}):
+            results.append(trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, completion.numel())[0])
+    diff = (results[0] - results[1]).abs().max().item()
+    print(f"log-prob max |diff| reused features vs pixels: {diff:.3g}")
+    assert diff <= 1e-5
+
+
+def test_a_trainable_vision_tower_keeps_the_pixel_path(tiny_checkpoint, clip, tmp_path):
+    from rft.config import RftConfig
+    from rft.data import load_examples
+
+    examples = load_examples(write_data(tmp_path / "d.jsonl", [{"task": "ground", "video": str(clip), "query": "a",
+                                                                "solution": {"start": 0.2, "end": 1.0}}]))
+    trainer = _trainer(tiny_checkpoint, tmp_path, RftConfig.from_dict({**TINY, "full": True}), examples)
+    assert not trainer.reuse_video_features  # --full trains the vision tower too: its output changes each pass

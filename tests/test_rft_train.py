@@ -69,8 +69,13 @@ def safetensors_keys(path: Path) -> dict:
 # ------------------------------------------------------------------ the video reaches every pass
 
 
-def test_video_reaches_generation_and_every_logprob_pass(tiny_checkpoint, bunny, clip, tmp_path):
-    """Two videos per batch (different lengths, left padding): what the model's forward gets is the processor's."""
+@pytest.mark.parametrize("reuse", [True, False], ids=["features", "pixels"])
+def test_video_reaches_generation_and_every_logprob_pass(tiny_checkpoint, bunny, clip, tmp_path, reuse):
+    """Two videos per batch (different lengths, left padding): what the model's forward gets is the processor's.
+
+    `features`: the frozen vision tower's output, computed once per video (the LoRA default); `pixels`: the
+    processor's pixels in every pass (what a trainable vision tower keeps).
+    """
     import numpy as np
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
@@ -95,6 +100,8 @@ def test_video_reaches_generation_and_every_logprob_pass(tiny_checkpoint, bunny,
     trainer = VideoGRPOTrainer(model=model, reward_funcs=[length_parity_reward], args=args,
                                train_dataset=build_dataset(examples, think=True), processing_class=processor,
                                peft_config=lora_config(cfg), video_sampling=VideoSampling(**SAMPLING))
+    assert trainer.reuse_video_features  # LoRA: the vision tower is frozen
+    trainer.reuse_video_features = reuse
 
     # Training samples frames exactly as inference does (same budget: same frames)
     assert np.array_equal(VideoSampling().sample(clip).frames, sample_video(clip).frames)
@@ -105,7 +112,9 @@ def test_video_reaches_generation_and_every_logprob_pass(tiny_checkpoint, bunny,
         video = VideoSampling(**SAMPLING).sample(example.video)
         enc = runtime.build_inputs(example_prompt(example, True)[1], video)
         grid = tuple(enc["video_grid_thw"][0].tolist())
-        expected[grid] = {"pixels": enc["pixel_values_videos"], "spg": 2.0 / video.plan.fps,
+        with torch.no_grad():
+            features = model.model.get_video_features(enc["pixel_values_videos"], enc["video_grid_thw"]).pooler_output
+        expected[grid] = {"pixels": enc["pixel_values_videos"], "features": features[0], "spg": 2.0 / video.plan.fps,
                           "ids": enc["input_ids"][0], "mm": enc["mm_token_type_ids"][0]}
     assert len(expected) == 2 and all(abs(e["spg"] - 1.0) > 1e-3 for e in expected.values())  # fps != 2
 
@@ -117,23 +126,33 @@ def test_video_reaches_generation_and_every_logprob_pass(tiny_checkpoint, bunny,
     trainer.train()
 
     video_token = model.config.video_token_id
-    scored = [(grad, kw) for grad, kw in calls if kw.get("pixel_values_videos") is not None]
+    def has_video(kw):  # the log-prob passes (generation computes its positions and video itself first)
+        return kw.get("video_grid_thw") is not None and (
+            kw.get("pixel_values_videos") is not None or (kw.get("mm_encoder_outputs") or {}).get("video"))
+
+    scored = [(grad, kw) for grad, kw in calls if has_video(kw)]
     assert any(grad for grad, _ in scored), "the loss forward got no video"
     assert any(not grad for grad, _ in scored), "the reference forward (beta > 0) got no video"
     for _, kw in scored:
         grids = [tuple(g.tolist()) for g in kw["video_grid_thw"]]
-        rows = torch.split(kw["pixel_values_videos"], [int(torch.tensor(g).prod()) for g in grids])
-        for i, (grid, pixels) in enumerate(zip(grids, rows)):
+        if reuse:
+            assert kw.get("pixel_values_videos") is None
+            rows = kw["mm_encoder_outputs"]["video"].pooler_output
+        else:
+            rows = torch.split(kw["pixel_values_videos"], [int(torch.tensor(g).prod()) for g in grids])
+        for i, (grid, video) in enumerate(zip(grids, rows)):
             ref = expected[grid]
-            assert torch.equal(pixels, ref["pixels"])
+            torch.testing.assert_close(video, ref["features" if reuse else "pixels"], atol=1e-6, rtol=0)
             assert kw["second_per_grid_ts"][i].item() == pytest.approx(ref["spg"], rel=1e-6)
             ids, mm = kw["input_ids"][i], kw["mm_token_type_ids"][i]
             assert _contains(ids, ref["ids"])  # the processor's prompt, left-padded, then the completion
             assert torch.equal(mm == 2, ids == video_token)  # MRoPE video positions exactly at the video tokens
             assert int((mm == 2).sum()) == int((ref["mm"] == 2).sum())
-    # Generation: the vision tower encoded both videos of the batch (4 rows = 2 prompts x 2 generations)
-    total = sum(int(torch.tensor(g).prod()) for g in expected) * 2
-    assert total in vision_rows
+    # Pixels: the vision tower encoded both videos for generation (4 rows = 2 prompts x 2 generations);
+    # features: each video once, before generation, and never again
+    total = sum(int(torch.tensor(g).prod()) for g in expected)
+    assert (total * 2 in vision_rows) if not reuse else sorted(vision_rows) == sorted(
+        int(torch.tensor(g).prod()) for g in expected)
 
 
 def _contains(row, part) -> bool:
