@@ -24,6 +24,13 @@ app = typer.Typer(
 )
 
 
+class TrainQuant(str, Enum):
+    """What training supports: a full-precision base, or an NF4 one under the adapter (QLoRA); no 8-bit."""
+
+    none = "none"
+    four_bit = "4bit"
+
+
 class SourceFormat(str, Enum):
     charades = "charades"
     nextgqa = "nextgqa"
@@ -161,9 +168,10 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, show_default=False,
                                                      help="Stop after this many optimizer steps.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Fine-tune all weights instead of a LoRA adapter.")] = False,
-    quant: Annotated[Optional[Quant], typer.Option("--quant", show_default=False,
-                                                   help="Quantize the frozen base (4bit = QLoRA); default from "
-                                                        "the config.")] = None,
+    quant: Annotated[Optional[TrainQuant], typer.Option("--quant", show_default=False,
+                                                        help="4bit: an NF4 base under the adapter (QLoRA); none: "
+                                                             "full precision. Default from the config (none).")]
+    = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --output-dir.")]
     = False,
     device: DeviceOpt = Device.auto,

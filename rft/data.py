@@ -310,7 +310,9 @@ def load_examples(path: str | Path, check_videos: bool = True, require_output: b
     examples = []
     for number, example, problems in _iter_checked(path, check_videos, require_output, stop_at_first=True):
         if problems:
-            raise UsageError(f"{path}:{number}: {problems[0]} (check the whole file with `vcr rft validate {path}`)")
+            check = f"vcr rft validate --predictions --no-check-videos {path}" if require_output else \
+                f"vcr rft validate {path}"
+            raise UsageError(f"{path}:{number}: {problems[0]} (check the whole file with `{check}`)")
         examples.append(example)
     if not examples:
         raise UsageError(f"{path}: no examples (the file is empty)")

@@ -76,9 +76,20 @@ def warn(message: str) -> None:
     console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
 
 
+def print_traceback(exc: BaseException) -> None:
+    """The full traceback to stderr, including the library error a VcrError was raised from (`from None`)."""
+    import traceback
+
+    exc.__suppress_context__ = False  # the one-line errors hide their cause; --verbose is for seeing it
+    sys.stderr.write("".join(traceback.format_exception(exc)))
+    sys.stderr.flush()
+
+
 @contextlib.contextmanager
 def handle_errors(fast_exit: bool = False) -> Iterator[None]:
     """VcrError -> one line and its exit code; Ctrl-C -> 130; anything else -> one line, exit 1.
+
+    With --verbose, an expected failure prints its traceback (and its cause's) before the line.
 
     `fast_exit`: the command's outputs are complete when it returns, so the console script may
     skip interpreter teardown (see vcr_cli.app.main).
@@ -89,6 +100,8 @@ def handle_errors(fast_exit: bool = False) -> Iterator[None]:
     except typer.Exit:
         raise
     except VcrError as exc:
+        if VERBOSE["on"]:
+            print_traceback(exc)
         error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:

@@ -67,6 +67,9 @@ def quantization_config(quant: str, device: str):
 def _check_local_dir(path: Path) -> None:
     if not path.is_dir():
         raise UsageError(f"model directory not found: {path}; pass --model a checkpoint directory or a hub id")
+    if not (path / "config.json").exists() and (path / "adapter_config.json").is_file():
+        raise UsageError(f"{path} is a LoRA adapter (adapter_config.json), not a full checkpoint: merge it into its "
+                         f"base with `vcr rft merge {path} -o {path}-merged`, then pass --model {path}-merged")
     if not (path / "config.json").exists():
         raise ModelLoadError(f"{path} is not a model checkpoint (no config.json); point --model at a directory "
                              "saved with save_pretrained or downloaded with `hf download`")
