@@ -18,7 +18,7 @@ from vcr_cli.options import Device, DeviceOpt, ModelOpt, Quant, ThinkOpt
 app = typer.Typer(
     help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
     "Data is JSONL, one example a line (task ground, qa or track): check it with `vcr rft validate`, "
-    "make it from Charades-STA / NExT-GQA / GOT-10k with `vcr rft convert`.",
+    "make it from Charades-STA / ActivityNet Captions / NExT-GQA / GOT-10k with `vcr rft convert`.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -33,6 +33,7 @@ class TrainQuant(str, Enum):
 
 class SourceFormat(str, Enum):
     charades = "charades"
+    activitynet = "activitynet"
     nextgqa = "nextgqa"
     got10k = "got10k"
 
@@ -98,11 +99,38 @@ def _video_root_for(video_root: Optional[str], output: str) -> Optional[str]:
     return Path(os.path.relpath(Path(video_root).absolute(), out_dir)).as_posix()
 
 
-@app.command()
+CONVERT_HELP = """Convert public annotations, as released, to vcr's JSONL.
+
+\b
+Input formats (SOURCE) for each --from:
+charades: Charades-STA text (charades_sta_train.txt), one
+  `VIDEO START END##sentence` a line; or the JSON
+  {vid: {duration, timestamps, sentences}}. Video ROOT/VID.mp4.
+activitynet: ActivityNet Captions JSON (train.json, val_1.json),
+  the same {vid: {duration, timestamps, sentences}} shape.
+nextgqa: NExT-GQA CSV (val.csv: video_id, question, answer, qid,
+  a0..a4, ...) with gsub_SPLIT.json (evidence spans) and
+  map_vid_vidorID.json (video folders) read from beside it;
+  or the JSON list of {video, question, options, glue, answer}.
+got10k: a GOT-10k split folder (train/, val/) or one sequence
+  folder: frames, groundtruth.txt (x,y,w,h pixels a frame) and
+  meta_info.ini (object_class); or the JSON list of
+  {path, object, gt}. Boxes: the paper's 7 tracking frames, the
+  last one twice (8). Videos default to the sequence folders.
+
+With a local --video-root, Charades/ActivityNet ids are matched to
+the files there (.mp4, .mkv, .webm, ...).
+
+Example: vcr rft convert --from charades charades_sta_train.txt -o train.jsonl --video-root videos
+"""
+
+
+@app.command(help=CONVERT_HELP)
 def convert(
-    source: Annotated[Path, typer.Argument(help="The public annotation file (JSON).", show_default=False)],
-    kind: Annotated[SourceFormat, typer.Option("--from", help="Annotation format: charades (also ActivityNet "
-                                               "Captions), nextgqa or got10k.", show_default=False)],
+    source: Annotated[Path, typer.Argument(help="The annotation file as released (TXT, CSV or JSON), or a GOT-10k "
+                                                "folder.", show_default=False)],
+    kind: Annotated[SourceFormat, typer.Option("--from", help="Annotation format: charades, activitynet, nextgqa "
+                                               "or got10k (see above).", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="The JSONL to write ('-' for stdout).",
                                         show_default=False)],
     video_root: Annotated[Optional[str], typer.Option(
@@ -110,22 +138,21 @@ def convert(
         help="Folder holding the videos (Charades: <root>/<id>.mp4; GOT-10k: frame folders). "
              "A relative folder is taken from here and written relative to the output file.")] = None,
 ) -> None:
-    """Convert Charades-STA, NExT-GQA or GOT-10k annotations to vcr's JSONL.
-
-    Example: vcr rft convert --from charades charades_sta_train.json -o train.jsonl --video-root videos
-    """
     from vcr_cli.console import handle_errors
 
     with handle_errors():
         import sys
 
         from rft.convert import convert as convert_lines
-        from rft.convert import to_jsonl
+        from rft.convert import got10k_default_root, to_jsonl
         from vcr_cli.console import console
         from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
 
         check_output_path(output, "output")
-        lines = convert_lines(kind.value, source, _video_root_for(video_root, output))
+        if video_root is None and kind is SourceFormat.got10k and source.is_dir():
+            video_root = str(got10k_default_root(source))
+        video_dir = os.path.expanduser(video_root) if video_root is not None else None
+        lines = convert_lines(kind.value, source, _video_root_for(video_root, output), video_dir=video_dir)
         text = to_jsonl(lines)
         if output == "-":
             sys.stdout.write(text)
