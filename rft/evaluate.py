@@ -41,7 +41,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
                            else sample_video(example.video, fps=fps, max_frames=max_frames, max_pixels=max_pixels))
             _, prompt = example_prompt(example, think, evaluation=True)  # grounding: the raw sentence
             example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
-            lines.append({**example.raw, "output": example.output})
+            lines.append({**example.raw, "video": _video_for(example, predictions_path), "output": example.output})
             progress.advance(task)
     if predictions_path is not None:
         from vcr_cli.outputs.atomic import write_text_atomic
@@ -50,6 +50,19 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
                                                           for line in lines))
         console.print(f"predictions written to {predictions_path}", soft_wrap=True, markup=False)
     return score_predictions(examples)
+
+
+def _video_for(example, predictions_path) -> str:
+    """The line's video as the predictions file must say it: absolute stays, relative is re-based onto its folder.
+
+    Data lines' relative paths are relative to the data file; a predictions file elsewhere would lose them.
+    """
+    import os
+
+    written = str(example.raw.get("video", example.video))
+    if predictions_path is None or Path(written).expanduser().is_absolute():
+        return written
+    return Path(os.path.relpath(Path(example.video).absolute(), Path(predictions_path).absolute().parent)).as_posix()
 
 
 def _progress(console):

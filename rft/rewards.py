@@ -30,6 +30,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -230,7 +232,17 @@ def _import_module(module_name: str):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
-    return importlib.import_module(module_name)
+    # `vcr` is a console script, so the current folder is not on sys.path as it is for `python -m rft.train`:
+    # look there first, the same way for both.
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if added:
+            sys.path.remove(cwd)
 
 
 def resolve_reward(name: str | Callable) -> RewardFunc:
