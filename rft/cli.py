@@ -185,9 +185,12 @@ def score(
 
 @app.command()
 def train(
-    data: DataArg,
-    output_dir: Annotated[Path, typer.Option("--output-dir", file_okay=False, show_default=False,
-                                             help="Where checkpoints and the final adapter (or model) go.")],
+    data: Annotated[Optional[Path], typer.Argument(help="Training data (JSONL); default: `data:` in the config.",
+                                                   show_default=False)] = None,
+    output_dir: Annotated[Optional[Path], typer.Option(
+        "--output-dir", file_okay=False, show_default=False,
+        help="Where checkpoints and the final adapter (or model) go; default: `output_dir:` in the config, "
+             "else runs/rft.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", dir_okay=False, show_default=False,
                                                    help="Training settings (YAML); flags below override it.")]
     = None,
@@ -203,7 +206,7 @@ def train(
     = False,
     device: DeviceOpt = Device.auto,
 ) -> None:
-    """Fine-tune with GRPO and the paper's rewards (LoRA by default).
+    """Fine-tune with GRPO and the paper's rewards (LoRA by default). Same options as `python -m rft.train`.
 
     Example: vcr rft train data/train.jsonl --config rft.yaml --output-dir runs/rft1 --quant 4bit
     """

@@ -204,14 +204,17 @@ def test_train_passes_options(tmp_path, stub):
     assert f"saved to {tmp_path / 'out' / 'final'}" in result.stderr
 
 
-def test_train_defaults_and_required_output_dir(tmp_path, stub):
+def test_train_defaults_and_optional_data_and_output_dir(tmp_path, stub):
     calls = stub(train=tmp_path)
     result = runner.invoke(app, ["rft", "train", "d.jsonl", "--output-dir", "o", "--full"])
     assert result.exit_code == 0, result.output
     assert calls["run_training"] == {"data_path": Path("d.jsonl"), "config_path": None, "model": None,
                                      "output_dir": Path("o"), "max_steps": None, "full": True, "quant": None,
                                      "resume": False, "device": "auto"}
-    assert runner.invoke(app, ["rft", "train", "d.jsonl"]).exit_code == 2  # --output-dir is required
+    # DATA and --output-dir may come from the config (`data:`, `output_dir:`), as for `python -m rft.train`
+    result = runner.invoke(app, ["rft", "train", "--config", "c.yaml"])
+    assert result.exit_code == 0, result.output
+    assert calls["run_training"]["data_path"] is None and calls["run_training"]["output_dir"] is None
 
 
 @pytest.mark.parametrize(("error", "code"), [(UsageError("bad config: lr"), 2), (RuntimeError("CUDA broke"), 1)])

@@ -66,7 +66,8 @@ def test_nextgqa_csv_with_spans_and_video_map(tmp_path):
     code, lines, output = _convert("--from", "nextgqa", folder / "val.csv", "--video-root", "/data/NExTVideo")
     assert code == 0, output
     assert lines == [
-        {"task": "qa", "video": "/data/NExTVideo/1104/4882821564.mp4", "question": "why did the boy pick up one present",
+        {"task": "qa", "video": "/data/NExTVideo/1104/4882821564.mp4",
+         "question": "why did the boy pick up one present",
          "options": ["share with the girl", "approach lady sitting there", "unwrap it", "playing with toy train",
                      "gesture something"], "solution": {"answer": "C", "evidence": [[13.8, 29.8]]}},
         {"task": "qa", "video": "/data/NExTVideo/1104/4882821564.mp4", "question": "what did the boy do after",
