@@ -65,3 +65,40 @@ def test_score_without_outputs_suggests_a_check_of_the_outputs(tmp_path):
     assert command == f"vcr rft validate --predictions --no-check-videos {preds}"
     check = runner.invoke(app, command.split()[1:])  # the suggested command really reports the missing output
     assert check.exit_code == 1 and f"{preds}:1:" in check.output and "output" in check.output
+
+
+def _ground_result(video_path: str) -> str:
+    return json.dumps({"task": "ground", "model": "m", "query": "q", "status": "ok", "segments": [],
+                       "video": {"path": video_path, "duration": 1.6, "fps": 29.97, "frames": 48, "width": 96,
+                                 "height": 64}})
+
+
+def test_view_finds_the_video_beside_the_result_from_another_folder(tmp_path, clip, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(clip, runs / "clip.mp4")
+    (runs / "result.json").write_text(_ground_result("clip.mp4"))  # as `vcr ground clip.mp4 -o result.json` in runs/
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    monkeypatch.chdir(pages)
+    result = runner.invoke(app, ["view", "../runs/result.json", "-o", "page.html"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert 'src="../runs/clip.mp4"' in (pages / "page.html").read_text()  # linked relative to the page
+
+
+def test_view_warns_when_the_video_is_nowhere(tmp_path):
+    (tmp_path / "result.json").write_text(_ground_result("gone.mp4"))
+    result = runner.invoke(app, ["view", str(tmp_path / "result.json")])
+    assert result.exit_code == 0
+    assert "warning: video gone.mp4 not found (from here or beside" in result.output and "--video PATH" in result.output
+
+
+def test_module_train_start_is_quiet(tmp_path):
+    """No library notice (bitsandbytes' "kernels" line on AVX512-BF16 CPUs) before rft.train's own error."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "rft.train", "missing.jsonl"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ}, timeout=300)
+    assert proc.returncode == 2 and proc.stderr == "error: data file not found: missing.jsonl\n", proc.stderr

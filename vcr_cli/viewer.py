@@ -159,10 +159,27 @@ def render_page(data: dict, video_src: str) -> str:
     )
 
 
-def video_source(data: dict, page_path: Path, video: Path | None = None, embed: bool = False) -> str:
-    path = Path(video or (data.get("video") or {}).get("path", ""))
+def find_video(data: dict, result_path: Path | None = None, video: Path | None = None) -> tuple[Path, bool]:
+    """(the video to show, whether it exists).
+
+    `--video` is taken as given; the result's `video.path` as written if absolute, else from the current folder,
+    else from the result file's folder (where `vcr ground -o` usually wrote it).
+    """
+    if video is not None:
+        return video, video.is_file()
+    path = Path((data.get("video") or {}).get("path", "")).expanduser()
+    if path.is_absolute() or not str(path) or path.is_file():
+        return path, path.is_file()
+    if result_path is not None and (result_path.parent / path).is_file():
+        return result_path.parent / path, True
+    return path, False
+
+
+def video_source(data: dict, page_path: Path, video: Path | None = None, embed: bool = False,
+                 result_path: Path | None = None) -> str:
+    path, found = find_video(data, result_path, video)
     if embed:
-        if not path.is_file():
+        if not found:
             raise UsageError(f"cannot embed the video: {path} not found (pass --video PATH)")
         return "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     if not path.is_absolute():

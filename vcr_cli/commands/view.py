@@ -19,15 +19,22 @@ def view(
 ) -> None:
     """Write an HTML page: the video, a clickable timeline, tracked boxes, answers with evidence.
 
+    The result's relative video path is looked up from the current folder, then beside RESULT; the page links
+    it relative to the page (a warning if it is nowhere).
+
     Example: vcr view result.json -o result.html
     """
-    from vcr_cli.console import console, handle_errors
+    from vcr_cli.console import console, handle_errors, warn
     from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
-    from vcr_cli.viewer import load_result, render_page, video_source
+    from vcr_cli.viewer import find_video, load_result, render_page, video_source
 
     with handle_errors():
         data = load_result(result)
         page = output or result.with_suffix(".html")
         check_output_path(page, "--output")
-        write_text_atomic(page, render_page(data, video_source(data, page, video, embed)))
+        path, found = find_video(data, result, video)
+        if not found and not embed:
+            warn(f"video {path} not found (from here or beside {result}): the page will show no video; "
+                 "pass --video PATH")
+        write_text_atomic(page, render_page(data, video_source(data, page, video, embed, result_path=result)))
         console.print(f"saved {page}")
