@@ -22,7 +22,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
     """Metrics (`rft.metrics.score_predictions`: percent, strict parsing) of `model` on the data file."""
     from rft.data import example_prompt, load_examples
     from rft.metrics import score_predictions
-    from vcr_cli.console import console, quiet_libraries, status
+    from vcr_cli.console import console, progress_step, quiet_libraries, status
     from vcr_cli.runtime import load_runtime
     from vcr_cli.video import sample_tracking, sample_video
 
@@ -32,9 +32,8 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
         runtime = load_runtime(model, quant=quant, device=device)
     lines = []
     decoded: tuple[tuple[str, bool], object] | None = None  # consecutive lines often share a video: decode it once
-    with _progress(console) as progress:
-        task = progress.add_task("evaluating", total=len(examples))
-        for example in examples:
+    with progress_step(f"evaluating {len(examples)} examples", total=len(examples)) as advance:
+        for done, example in enumerate(examples, 1):
             key = (str(example.video), example.task == "track")
             if decoded is None or decoded[0] != key:
                 decoded = (key, sample_tracking(example.video, max_pixels=max_pixels) if example.task == "track"
@@ -42,7 +41,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
             _, prompt = example_prompt(example, think, evaluation=True)  # grounding: the raw sentence
             example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
             lines.append({**example.raw, "video": _video_for(example, predictions_path), "output": example.output})
-            progress.advance(task)
+            advance(done)
     if predictions_path is not None:
         from vcr_cli.outputs.atomic import write_text_atomic
 
@@ -63,10 +62,3 @@ def _video_for(example, predictions_path) -> str:
     if predictions_path is None or Path(written).expanduser().is_absolute():
         return written
     return Path(os.path.relpath(Path(example.video).absolute(), Path(predictions_path).absolute().parent)).as_posix()
-
-
-def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=console, disable=not console.is_terminal)

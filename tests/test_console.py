@@ -60,3 +60,38 @@ def test_doctor_piped_prints_whole_lines_with_the_fix(tmp_path):
     line = next(line for line in result.output.splitlines() if line.startswith("FAIL"))
     assert line.startswith("FAIL  model: ") and "the directory needs config.json" in line
     assert "fix: " in line and len(line) > 80 and "│" not in result.output
+
+
+def test_long_step_piped_prints_a_start_and_an_end_line():
+    snippet = ("from vcr_cli.console import progress_step\n"
+               "with progress_step('writing annotated video out.mp4', total=3) as advance:\n"
+               "    for i in range(3): advance(i + 1)\n")
+    proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60)
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "writing annotated video out.mp4..." and len(lines) == 2
+    assert lines[1].startswith("writing annotated video out.mp4: done (3) in ") and lines[1].endswith("s")
+
+
+def test_long_step_on_a_terminal_draws_a_bar():
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    snippet = ("import time\nfrom vcr_cli.console import progress_step\n"
+               "with progress_step('writing annotated video out.mp4', total=4) as advance:\n"
+               "    for i in range(4): advance(i + 1); time.sleep(0.2)\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm"
+    proc = subprocess.Popen([sys.executable, "-c", snippet], stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(30)
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert "━" in text and "/4" in text and "done (" not in text  # a bar with a count, no log lines

@@ -9,8 +9,9 @@ import contextlib
 import logging
 import os
 import sys
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -116,8 +117,39 @@ def handle_errors(fast_exit: bool = False) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def progress_step(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A long step: a progress bar on a terminal; otherwise a start line and an end line with its time.
+
+    Yields `advance(done, total=None)`. Piped logs thus show what runs and how long it took, without the
+    bar's redraws.
+    """
+    start = time.perf_counter()
+    if console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn(description, markup=False), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(description, total=total)
+
+            def advance(done: int, new_total: int | None = None) -> None:
+                progress.update(task, completed=done, total=new_total if new_total is not None else total)
+
+            yield advance
+        return
+    console.print(f"{description}...", markup=False, soft_wrap=True)
+    count = {"done": 0}
+
+    def record(done: int, new_total: int | None = None) -> None:
+        count["done"] = done
+
+    yield record
+    what = f" ({count['done']})" if count["done"] else ""
+    console.print(f"{description}: done{what} in {time.perf_counter() - start:.1f}s", markup=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
-    """A spinner on an interactive terminal; a plain line otherwise (logs stay readable)."""
+    """A spinner on an interactive terminal; nothing otherwise (long steps use `progress_step`)."""
     if console.is_terminal:
         with console.status(message):
             yield

@@ -131,7 +131,11 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
         first = result["answers"][0]
         caption = (f"{first['question']} -> {first['answer_text'] or first['answer'] or '?'}"
                    if len(result["answers"]) == 1 else f"{len(result['answers'])} questions")
-        result["annotated"] = annotate_video(video, annotate, info, timeline_drawer(info.duration, spans, caption))
+        from vcr_cli.console import progress_step
+
+        with progress_step(f"writing annotated video {annotate}", total=info.frames) as advance:
+            result["annotated"] = annotate_video(video, annotate, info, timeline_drawer(info.duration, spans, caption),
+                                                 progress=advance)
     if srt is not None:
         cues = [(e["start"], e["end"], f"{a['question']} → {a['answer_text']}")
                 for a in result["answers"] if a["status"] == "ok" for e in a["evidence"]]

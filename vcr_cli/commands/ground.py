@@ -74,9 +74,7 @@ def ground(
 
 def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
          quant, device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
-    import contextlib
-
-    from vcr_cli.console import console, stdout
+    from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_output_path
     from vcr_cli.outputs.text import write_json, write_srt, write_vtt
@@ -105,7 +103,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
         quiet_libraries()
         with status(f"Loading {model or 'model'} ({quant})..."):
             runtime = load_runtime(model, quant=quant, device=device)
-        with _progress(console) as advance:
+        with progress_step("grounding windows") as advance:
             result = ground_windows(runtime, video, info, query, sampling, window, overlap, think=think,
                                     strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
                                     min_score=min_score, progress=advance)
@@ -116,9 +114,10 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     if annotate is not None:
         from vcr_cli.outputs.video import annotate_video
 
-        with console.status("Writing annotated video...") if console.is_terminal else contextlib.nullcontext():
+        with progress_step(f"writing annotated video {annotate}", total=info.frames) as advance:
             result["annotated"] = annotate_video(video, annotate, info,
-                                                 segment_drawer(query, info.duration, result["segments"]))
+                                                 segment_drawer(query, info.duration, result["segments"]),
+                                                 progress=advance)
     if srt is not None:
         write_srt(cues, srt)
     if chapters is not None:
@@ -141,23 +140,3 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     for path in (output, annotate, srt, chapters):
         if path is not None and str(path) != "-":
             console.print(f"saved {path}")
-
-
-def _progress(console):
-    """A context manager yielding advance(done, total) that drives a rich progress bar with an ETA."""
-    import contextlib
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    @contextlib.contextmanager
-    def manager():
-        with Progress(TextColumn("grounding windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, transient=True, disable=not console.is_terminal) as progress:
-            task = progress.add_task("windows", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
-            yield advance
-
-    return manager()

@@ -112,6 +112,9 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     spinner = console.status("Tracking...") if console.is_terminal else None
     if spinner:
         spinner.start()
+    else:
+        console.print(f"tracking {name}...", markup=False, soft_wrap=True)
+    started = time.perf_counter()
     try:
         result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end, window_s=window,
                             think=think, strict=strict, refine=refine, max_new_tokens=max_new_tokens,
@@ -119,13 +122,20 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
                             progress=spinner.update if spinner else None)
         result["timings_s"]["load"] = load_s
         add_peak_gpu_memory(result, runtime)
+        if spinner:
+            spinner.stop()
+            spinner = None
+        else:
+            console.print(f"tracking {name}: done in {time.perf_counter() - started:.1f}s", markup=False,
+                          soft_wrap=True)
         if annotate is not None:
+            from vcr_cli.console import progress_step
             from vcr_cli.outputs.video import annotate_video
 
-            if spinner:
-                spinner.update("Writing annotated video...")
             t = time.perf_counter()
-            result["annotated"] = annotate_video(video, annotate, info, task.track_drawer(result))
+            with progress_step(f"writing annotated video {annotate}", total=info.frames) as advance:
+                result["annotated"] = annotate_video(video, annotate, info, task.track_drawer(result),
+                                                     progress=advance)
             result["timings_s"]["annotate"] = round(time.perf_counter() - t, 3)
     finally:
         if spinner:
