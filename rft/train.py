@@ -293,10 +293,23 @@ class StopOnInterrupt(TrainerCallback):
         self.accelerator = None  # set after the trainer exists (for the cross-process agreement)
         self._previous = None
 
+    # torchrun / accelerate launch get the terminal's Ctrl-C too and forward it to every worker at once: a
+    # second SIGINT that soon after the first is the launcher's echo, not the user's "stop now".
+    LAUNCHER_ECHO_S = 2.0
+
     def _handle(self, signum, frame) -> None:
+        import time
+
+        now = time.monotonic()
         if self.requested:
+            under_launcher = "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+            if under_launcher and now - getattr(self, "_first_at", now) < self.LAUNCHER_ECHO_S:
+                return
             raise KeyboardInterrupt
         self.requested = True
+        self._first_at = now
+        if os.environ.get("RANK", "0") != "0":
+            return  # one message, from the main process
         from vcr_cli.console import console
 
         console.print("Ctrl-C: finishing this step, then saving a checkpoint (Ctrl-C again to stop without saving)")

@@ -102,3 +102,27 @@ def test_module_train_start_is_quiet(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rft.train", "missing.jsonl"], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ}, timeout=300)
     assert proc.returncode == 2 and proc.stderr == "error: data file not found: missing.jsonl\n", proc.stderr
+
+
+def test_ctrl_c_echoed_by_a_launcher_does_not_skip_the_checkpoint(monkeypatch):
+    import pytest
+
+    from rft.train import StopOnInterrupt
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    alone = StopOnInterrupt()
+    alone._handle(2, None)
+    assert alone.requested
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
+        alone._handle(2, None)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "run")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("RANK", "1")
+    launched = StopOnInterrupt()
+    launched._handle(2, None)
+    launched._handle(2, None)  # the launcher's forwarded copy, right after the terminal's: still save first
+    assert launched.requested
+    launched._first_at -= StopOnInterrupt.LAUNCHER_ECHO_S + 0.1
+    with pytest.raises(KeyboardInterrupt):  # a real second Ctrl-C later still stops at once
+        launched._handle(2, None)
