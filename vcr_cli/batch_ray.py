@@ -285,24 +285,23 @@ class _Driver:
         try:
             record = self.ray.get(ref)
         except self.ray.exceptions.RayActorError as exc:
-            self._worker_died(slot, exc)
-            self._retry(job, exc)
+            self._worker_died(slot, exc, job)
             return
         except self.ray.exceptions.RayTaskError as exc:  # run() itself failed (execute_job records job errors)
             record = _failed(job, _first_line(exc.cause if exc.cause is not None else exc))
         self._write(job, record)
 
-    def _worker_died(self, slot: _Slot, exc: Exception) -> None:
-        """Put the dead worker's other jobs back and start a replacement (a bounded number of times)."""
+    def _worker_died(self, slot: _Slot, exc: Exception, job: Job | None = None) -> None:
+        """Put the dead worker's jobs (`job`, whose call failed, and the others) back; start a replacement."""
         self.last_death = _first_line(exc)
         self.summary.workers_lost += 1
         try:  # an unreachable (not dead) actor must not go on holding a model
             self.ray.kill(slot.actor)
         except Exception:
             pass
-        unfinished = list(slot.running.values())
-        for job in unfinished:
-            self._retry(job, exc)
+        unfinished = ([job] if job is not None else []) + list(slot.running.values())
+        for lost in unfinished:
+            self._retry(lost, exc)
         slot.running = {}
         replace = self.replacements < MAX_ATTEMPTS * len(self.slots)
         if self.on_note:
