@@ -30,6 +30,19 @@ EIGHT = (
         ("<answer>00:01.5 - 00:03</answer>", None, (1.5, 3.0)),  # clock times
         ("<answer>3.2 to 1.5</answer>", (3.2, 1.5), (1.5, 3.2)),  # reversed: strict keeps, lenient sorts
         ("I cannot tell.", None, None),  # nothing
+        # The answer wins over the thinking whenever it holds two numbers (issue 11); the eval rule reads the think.
+        ("<think>walks in <timestep>20.10 to 23.00</timestep></think><answer>Start: 24.30, End: 30.40</answer>",
+         (20.1, 23.0), (24.3, 30.4)),
+        ("<answer>from 24.30 to 30.40 (about 6 - 7 s)</answer>", (24.3, 30.4), (24.3, 30.4)),  # "to" before an aside
+        ("<think>at 2.0 to 3.0</think><answer>[24.3, 30.4]</answer>", (2.0, 3.0), (24.3, 30.4)),
+        ("<think>at 2.0 to 3.0</think><answer>24.3s - 30.4s</answer>", (2.0, 3.0), (24.3, 30.4)),
+        ("<think>at 2.0 to 3.0</think><answer>start 24.3, end 30.4, so 6.1 s long</answer>",
+         (2.0, 3.0), (24.3, 30.4)),  # first two numbers
+        ("<think>at 2.0 to 3.0</think><answer>between 24.3 and 30.4 seconds, not 1 to 2</answer>",
+         (1.0, 2.0), (24.3, 30.4)),  # the first "x to y"-style span in the answer
+        ("<answer>from 00:24.3 until 00:30.4 (6 - 7 s)</answer>", None, (24.3, 30.4)),  # clock times, "until"
+        ("<think>at 2.0 to 3.0</think><answer>about 24 s</answer>", (2.0, 3.0), (2.0, 3.0)),  # one number: fall back
+        ("<think>at 2.0 to 3.0</think><answer>unsure</answer>", (2.0, 3.0), (2.0, 3.0)),
         ("", None, None),  # empty
     ],
 )

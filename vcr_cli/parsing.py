@@ -151,12 +151,43 @@ def _lenient_span_in(text: str) -> tuple[float, float] | None:
     return start, end
 
 
+_WORD_SPAN = re.compile(
+    rf"(?:{_CLOCK}|{_NUMBER})\s*(?:s|sec|secs|seconds?)?\s+(?:to|and|until|till|through)\s+(?:{_CLOCK}|{_NUMBER})",
+    re.IGNORECASE,
+)
+_TIME_TOKEN = re.compile(rf"{_CLOCK}|{_NUMBER}")
+
+
+@_safe(None)
+def _answer_span(answer: str) -> tuple[float, float] | None:
+    """The span inside an <answer>: the first "x to y" (also and/until/through), else its first two numbers.
+
+    "from 24.30 to 30.40 (about 6 - 7 s)" is (24.3, 30.4), not the aside; "Start: 24.30, End: 30.40",
+    "[1.5, 3.2]" and "12.5s - 17.8s" are their first two numbers. Sorted; None with fewer than two numbers.
+    """
+    answer = answer.replace("\n", " ")
+    match = _WORD_SPAN.search(answer)
+    if match:
+        g = match.groups()
+        start, end = _to_seconds(g[0] or g[1]), _to_seconds(g[2] or g[3])
+    else:
+        numbers = [m.group(0) for m in _TIME_TOKEN.finditer(answer)][:2]
+        if len(numbers) < 2:
+            return None
+        start, end = _to_seconds(numbers[0]), _to_seconds(numbers[1])
+    return (start, end) if start <= end else (end, start)
+
+
 @_safe(None)
 def parse_ground_lenient(text: str) -> tuple[float, float] | None:
-    """User-facing parsing: prefer the (last) <answer> block, even unclosed; else the whole text."""
+    """User-facing parsing: the (last) <answer> block, even unclosed, when it holds two numbers.
+
+    Only an answer without two numbers falls back to the whole text (the eval rule, then the text
+    without its <think>): numbers in the thinking never override the answer.
+    """
     answer = extract_tag_lenient(text, "answer")
     if answer is not None:
-        span = _lenient_span_in(answer)
+        span = _answer_span(answer)
         if span is not None:
             return span
     strict = parse_ground_strict(text)
