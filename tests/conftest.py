@@ -62,18 +62,33 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def replica_checkpoint(tmp_path_factory) -> Path:
+    """A random tiny checkpoint with VideoChat-R1_7B's files: real vocabulary, configs, sampling generation config."""
+    from vcr_cli.tiny import build_replica_checkpoint
+
+    return build_replica_checkpoint(tmp_path_factory.mktemp("replica") / "VideoChat-R1_7B")
+
+
+@pytest.fixture(scope="session")
 def parrot(tmp_path_factory):
-    """Factory: parrot(answer) -> path of a tiny checkpoint that always answers `answer` (cached)."""
+    """Factory: parrot(answer) -> path of a checkpoint that always answers `answer` (cached per session).
+
+    By default the parrot is a replica of VideoChat-R1_7B's files (real vocabulary, transformers-4 config,
+    sampling generation config), so a difference of the real configuration fails here; `replica=False`
+    gives the toy-vocabulary checkpoint. A tuple of n answers gives each with probability ~1/n.
+    """
     from vcr_cli.tiny import train_parrot
 
-    cache: dict[str, Path] = {}
+    cache: dict[tuple, Path] = {}
     root = tmp_path_factory.mktemp("parrots")
 
-    def make(answer: str) -> Path:
-        if answer not in cache:
-            name = hashlib.sha1(answer.encode()).hexdigest()[:10]
-            cache[answer] = train_parrot(root / name, answer)
-        return cache[answer]
+    def make(answer: str | tuple[str, ...], replica: bool = True) -> Path:
+        key = (answer, replica)
+        if key not in cache:
+            name = hashlib.sha1(repr(key).encode()).hexdigest()[:10]
+            cache[key] = train_parrot(root / name, answer if isinstance(answer, str) else list(answer),
+                                      replica=replica)
+        return cache[key]
 
     return make
 

@@ -212,3 +212,49 @@ def test_unreachable_hub_fails_fast_with_the_fix(clip, monkeypatch):
     assert result.exit_code == 1, result.output
     assert "cannot be reached" in result.output and "hf download OpenGVLab/VideoChat-R1_7B" in result.output
     assert result.output.strip().count("\n") == 0
+
+
+TWO_ANSWERS = ("<answer>0.40 to 1.20</answer>", "<answer>0.40 to 1.30</answer>")
+
+
+def test_score_is_the_models_own_probability_under_the_real_generation_config(parrot, clip, tmp_path):
+    """VideoChat-R1_7B's generation config (top_k 1, top_p 0.001) warps generate's scores to a single token,
+    which made every score 1.0; the score is the model's own probability (raw logits), here ~0.5."""
+    import torch
+
+    from vcr_cli.prompts import render_ground
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.tasks.ground import ground
+    from vcr_cli.video import sample_video
+
+    model = parrot(TWO_ANSWERS)
+    runtime = load_runtime(str(model), quant="none", device="cpu")
+    config = runtime.model.generation_config
+    assert (config.do_sample, config.top_k, config.top_p, config.temperature) == (True, 1, 0.001, 0.1)
+    video = sample_video(clip)
+    result = ground(runtime, video, "square moves", think=False)
+    assert result["raw"] in TWO_ANSWERS
+    token = runtime.processor.tokenizer.convert_tokens_to_ids(result["raw"])
+    inputs = runtime.build_inputs(render_ground("square moves", think=False)[1], video)
+    with torch.no_grad():
+        probability = float(torch.softmax(runtime.model(**inputs).logits[0, -1].float(), dim=-1)[token])
+    assert 0.3 < probability < 0.7
+    assert result["segments"][0]["score"] == round(probability, 4)
+
+    out = tmp_path / "r.json"
+    cli = runner.invoke(app, ["ground", str(clip), "square moves", "--model", str(model), "--quant", "none",
+                              "--no-think", "--min-score", "0.8", "-o", str(out)])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(out.read_text())["status"] == "below_min_score"  # a score of 1.0 would have passed
+
+
+def test_random_replica_is_not_sure(replica_checkpoint, clip):
+    """A random model spreads its probability over 152k tokens: its answers' score is far below 1."""
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.scoring import answer_confidence
+    from vcr_cli.video import sample_video
+
+    runtime = load_runtime(str(replica_checkpoint), quant="none", device="cpu")
+    generation = runtime.generate_scored("when?", sample_video(clip), max_new_tokens=4)
+    score = answer_confidence(runtime, generation)
+    assert score is not None and score < 0.01

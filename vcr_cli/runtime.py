@@ -287,9 +287,9 @@ class Runtime:
 
 
     def generate_scored(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> DetailedGeneration:
-        """Like `generate` (training layout), keeping per-step scores for `scoring.answer_confidence`."""
+        """Like `generate` (training layout), keeping the raw per-step logits for `scoring.answer_confidence`."""
         inputs = dict(self.build_inputs(prompt, video))
-        return self._generate(inputs, max_new_tokens, {"output_scores": True, "return_dict_in_generate": True})
+        return self._generate(inputs, max_new_tokens, {"output_logits": True, "return_dict_in_generate": True})
 
 VISION_END = "<|vision_end|>"
 

@@ -9,16 +9,23 @@ from typing import Any
 def answer_confidence(runtime: Any, generation: Any) -> float | None:
     """exp(mean log-probability) of the tokens inside the last <answer> block (all tokens if none).
 
-    `generation` must come from a generate call with output_scores=True and
-    return_dict_in_generate=True (`generation.output`). Returns None when scores are missing.
+    The probabilities are the model's own (softmax of the raw logits, `output_logits=True`), not generate's
+    `scores`: those are taken after the generation config's warpers, and VideoChat-R1_7B's config
+    (temperature 0.1, top_k 1, top_p 0.001) leaves one finite entry per step, so every answer would score 1.0.
+    `generation` must come from a generate call with output_logits=True and return_dict_in_generate=True
+    (`generation.output`, row `generation.row`). Returns None when logits are missing.
     """
     import torch
 
     output = getattr(generation, "output", None)
-    if output is None or not getattr(output, "scores", None):
+    steps = getattr(output, "logits", None) if output is not None else None
+    if not steps:
         return None
+    row = getattr(generation, "row", 0)
+    count = min(len(generation.token_ids), len(steps))
     with torch.no_grad():
-        logprobs = runtime.model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)[0]
+        logprobs = [float(torch.log_softmax(steps[k][row].float(), dim=-1)[generation.token_ids[k]])
+                    for k in range(count)]
     ids = generation.token_ids[: len(logprobs)]
     tokenizer = runtime.processor.tokenizer
     # character span of each token in the decoded text
