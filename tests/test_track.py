@@ -23,6 +23,9 @@ except ImportError:
 BOXES = [[0.1, 0.2, 0.3, 0.4], [0.12, 0.2, 0.32, 0.4], [0.14, 0.22, 0.34, 0.42], [0.16, 0.24, 0.36, 0.44],
          [0.2, 0.25, 0.4, 0.45], [0.25, 0.3, 0.45, 0.5], [0.3, 0.3, 0.5, 0.5], [0.35, 0.32, 0.55, 0.52]]
 ANSWER = '{"bbox_2d": [130, 150, 390, 290], "label": "rabbit"}\n<answer>' + str(BOXES) + "</answer>"
+# The model's keyframe boxes: box 0 echoes the start box, box k >= 1 belongs to fed frame k-1 (inferred alignment),
+# so the start frame keeps its given box and fed frames 1..6 get boxes 2..7.
+MODEL_BOXES = BOXES[2:]
 SMALL = ["--max-pixels", "40000"]  # keyframes 224x112: exact boxes do not depend on the model's frame size
 runner = CliRunner()
 
@@ -48,7 +51,7 @@ def test_track_bunny_with_box(parrot, bunny, tmp_path):
                                  "--model", str(model), "-o", str(out), "--annotate", str(mp4), "--mot", str(mot),
                                  *SMALL])
     assert result.exit_code == 0, result.output
-    assert "8 keyframes from 1 window (ok), a box on all 132 frames" in result.output
+    assert "7 keyframes from 1 window (ok), a box on all 132 frames" in result.output
     data = json.loads(out.read_text())
     assert data["task"] == "track" and data["status"] == "ok" and data["object"] == "rabbit"
     assert data["model"] == str(model) and data["runtime"]["quant"] == "4bit"
@@ -57,14 +60,18 @@ def test_track_bunny_with_box(parrot, bunny, tmp_path):
                              "constant_frame_rate": True}
     assert data["start_box"] == [128.0, 144.0, 384.0, 288.0] and data["start_box_source"] == "user"
     assert data["prompt_template"] == "QUESTION_TEMPLATE_TRACK"
-    # 8 keyframes spread over the clip; box 0 is the given start box, the 7 others the model's, in pixels
-    assert [k["frame"] for k in data["keyframes"]] == [0, 19, 37, 56, 75, 94, 112, 131]
+    # the paper's 7 tracking frames: first, int(i*131/6) for i = 1..5, last; the given start box on the first,
+    # the model's boxes 2..7 on the 6 others (box 0 echoes the start box, box 1 is the start frame), in pixels
+    assert data["windows"][0]["keyframe_frames"] == [0, 21, 43, 65, 87, 109, 131]
+    assert data["windows"][0]["box_frames"] == [0, 0, 21, 43, 65, 87, 109, 131]
+    assert [k["frame"] for k in data["keyframes"]] == [0, 21, 43, 65, 87, 109, 131]
     assert [k["box"] for k in data["keyframes"]] == [
-        [128.0, 144.0, 384.0, 288.0], [153.6, 144.0, 409.6, 288.0], [179.2, 158.4, 435.2, 302.4],
+        [128.0, 144.0, 384.0, 288.0], [179.2, 158.4, 435.2, 302.4],
         [204.8, 172.8, 460.8, 316.8], [256.0, 180.0, 512.0, 324.0], [320.0, 216.0, 576.0, 360.0],
         [384.0, 216.0, 640.0, 360.0], [448.0, 230.4, 704.0, 374.4]]
-    assert [k["source"] for k in data["keyframes"]] == ["user"] + ["model"] * 7
-    assert [k["time"] for k in data["keyframes"]] == [0.0, 0.76, 1.48, 2.24, 3.0, 3.76, 4.48, 5.24]
+    assert [k["source"] for k in data["keyframes"]] == ["user"] + ["model"] * 6
+    assert [k["time"] for k in data["keyframes"]] == [0.0, 0.84, 1.72, 2.6, 3.48, 4.36, 5.24]
+    assert data["sampling"]["box_alignment"].startswith("inferred, not published")
     # a box on every frame, inside the frame; keyframes untouched by interpolation/refinement
     frames = data["frames"]
     assert [f["frame"] for f in frames] == list(range(132))
@@ -76,13 +83,14 @@ def test_track_bunny_with_box(parrot, bunny, tmp_path):
     assert data["raw"] == [ANSWER] and data["windows"][0]["strict_format_ok"] is True
     assert data["windows"][0]["start_box_norm"] == [0.1, 0.2, 0.3, 0.4]
     assert data["sampling"]["fps"] == 2.0 and data["sampling"]["frames"] == 8
+    assert data["sampling"]["distinct_frames"] == 7
     # the annotated MP4: same frame count, size and fps as the input
     assert _video(mp4) == (132, (720, 1280, 3), 25.0)
     assert data["annotated"]["codec"] == "h264" and data["annotated"]["frames"] == 132
     lines = mot.read_text().splitlines()
     assert len(lines) == 132
     assert lines[0] == "1,1,128,144,256,144,1,-1,-1,-1"
-    assert lines[19] == "20,1,153.6,144,256,144,1,-1,-1,-1"
+    assert lines[21] == "22,1,179.2,158.4,256,144,1,-1,-1,-1"
 
 
 def test_track_bunny_without_box_locates_the_object(parrot, bunny, tmp_path):
@@ -107,7 +115,7 @@ def test_track_bunny_without_box_locates_the_object(parrot, bunny, tmp_path):
                                            "format.")
     assert data["windows"][0]["start_box_norm"] == [0.221, 0.446, 0.663, 0.863]
     assert data["prompt_template"] == "TRACK_NO_THINK"
-    assert [k["box"] for k in data["keyframes"][1:]] == [_px(b, 1280, 720) for b in BOXES[1:]]
+    assert [k["box"] for k in data["keyframes"][1:]] == [_px(b, 1280, 720) for b in MODEL_BOXES]
     assert data["refinement"] == "linear" and len(data["frames"]) == 132
     assert all(f["source"] in ("keyframe", "interpolated") for f in data["frames"])
 
@@ -128,12 +136,15 @@ def test_long_clip_is_covered_by_chained_windows(parrot, tmp_path):
     assert windows[0]["start_box_source"] == "user" and windows[1]["start_box_source"] == "previous window"
     # the parrot's last box (normalized) is where the next window starts
     assert windows[1]["start_box_norm"] == windows[2]["start_box_norm"] == BOXES[-1]
-    assert len(data["keyframes"]) == 1 + 3 * 7 == len(set(k["frame"] for k in data["keyframes"]))
+    assert [w["keyframe_frames"] for w in windows] == [[0, 16, 32, 48, 64, 80, 96],
+                                                       [96, 111, 127, 143, 159, 175, 191],
+                                                       [191, 207, 223, 239, 255, 271, 287]]
+    assert len(data["keyframes"]) == 1 + 3 * 6 == len(set(k["frame"] for k in data["keyframes"]))
     assert [k["frame"] for k in data["keyframes"]] == sorted(k["frame"] for k in data["keyframes"])
-    assert [k["window"] for k in data["keyframes"][1:]] == [0] * 7 + [1] * 7 + [2] * 7
+    assert [k["window"] for k in data["keyframes"][1:]] == [0] * 6 + [1] * 6 + [2] * 6
     assert data["keyframes"][0]["box"] == [9.6, 12.8, 28.8, 25.6]
-    assert data["keyframes"][8]["frame"] == windows[1]["keyframe_frames"][1]
-    assert data["keyframes"][8]["box"] == _px(BOXES[1], 96, 64)
+    assert data["keyframes"][7]["frame"] == windows[1]["keyframe_frames"][1] == 111
+    assert data["keyframes"][7]["box"] == _px(BOXES[2], 96, 64)
     assert [f["frame"] for f in data["frames"]] == list(range(288))
     assert len(mot.read_text().splitlines()) == 288
     assert len(data["raw"]) == 3
@@ -184,8 +195,35 @@ class FakeRuntime:
         from vcr_cli.runtime import Generation
 
         assert video.frames.shape[0] == 8 and video.metadata()["fps"] == 2.0
+        assert (video.frames[-1] == video.frames[-2]).all()  # 7 fed frames, the last repeated (as qwen-vl-utils)
         self.prompts.append(prompt)
         return Generation(self.answers.pop(0), 10, 5, 0.0)
+
+    def generate_image(self, prompt, image, max_new_tokens=256):
+        from vcr_cli.runtime import Generation
+
+        self.prompts.append(prompt)
+        return Generation(self.answers.pop(0), 10, 5, 0.0)
+
+
+def test_a_normalized_grounding_answer_is_read_as_0_to_1(tmp_path):
+    """VideoChat-R1 learned 0..1 boxes: a grounding answer [0.1, 0.2, 0.3, 0.4] is not a 0.2-pixel box."""
+    from vcr_cli.tasks.track import track
+
+    clip = write_clip(tmp_path / "c.mp4", frames=48, fps=8.0, width=96, height=64)
+    data = track(FakeRuntime(['{"bbox_2d": [0.1, 0.2, 0.3, 0.4]}', ANSWER]), clip, "square", None, refine=False)
+    assert data["start_box"] == [9.6, 12.8, 28.8, 25.6] and data["start_box_source"] == "model"
+    assert data["grounding"]["box_units"] == "normalized"
+    assert data["windows"][0]["start_box_norm"] == [0.1, 0.2, 0.3, 0.4]
+
+
+@pytest.mark.parametrize("answer", ['{"bbox_2d": [10, 10, 11, 30]}', '{"bbox_2d": [0.1, 0.2, 0.1, 0.9]}'])
+def test_a_degenerate_located_box_is_refused_with_a_hint(tmp_path, answer):
+    from vcr_cli.tasks.track import LocateError, track
+
+    clip = write_clip(tmp_path / "c.mp4", frames=48, fps=8.0, width=96, height=64)
+    with pytest.raises(LocateError, match=r"too small to track; pass the object's box with --box X0,Y0,X1,Y1"):
+        track(FakeRuntime([answer, ANSWER]), clip, "square", None, refine=False)
 
 
 def test_a_failed_window_is_skipped_and_its_start_box_carried(tmp_path):
@@ -199,8 +237,10 @@ def test_a_failed_window_is_skipped_and_its_start_box_carried(tmp_path):
     assert data["windows"][2]["start_box_source"] == "carried"
     assert data["windows"][2]["start_box_norm"] == BOXES[-1]  # window 0's last box, carried over window 1
     assert f"{BOXES[-1]}" in runtime.prompts[2]
-    assert len(data["keyframes"]) == 1 + 7 + 7
-    # window 1's frames are interpolated between window 0's last keyframe and window 2's second one
+    # window 2 starts from a carried box, so its box 1 (the model's box for its start frame, 191) is a keyframe too
+    assert len(data["keyframes"]) == 1 + 6 + 7
+    assert [k for k in data["keyframes"] if k["frame"] == 191][0]["box"] == _px(BOXES[1], 96, 64)
+    # window 1's frames are interpolated between window 0's last keyframe and window 2's first one
     assert {f["source"] for f in data["frames"][97:191]} == {"interpolated"}
 
 
@@ -214,22 +254,23 @@ def test_answers_in_pixels_are_mapped_from_the_keyframe_size(tmp_path):
     pixels = [[b[0] * kw, b[1] * kh, b[2] * kw, b[3] * kh] for b in BOXES]
     data = track(FakeRuntime([f"<answer>{pixels}</answer>"]), clip, "square", [9.6, 12.8, 28.8, 25.6], refine=False)
     assert data["windows"][0]["units"] == f"pixels of the {kw}x{kh} keyframes"
-    assert [k["box"] for k in data["keyframes"]] == [_px(b, 96, 64) for b in BOXES]
+    assert [k["box"] for k in data["keyframes"]] == [_px(b, 96, 64) for b in [BOXES[0], *MODEL_BOXES]]
     strict = track(FakeRuntime([f"<answer>{pixels}</answer>"]), clip, "square", [9.6, 12.8, 28.8, 25.6],
                    refine=False, strict=True)
     assert strict["windows"][0]["units"] == "normalized"  # the evaluation parser takes the answer as it is
 
 
 def _bumpy(width, height, n, amplitude=14.0):
-    """Through the parrot's 8 boxes at the keyframes, bulging `amplitude` px downwards between them."""
-    from vcr_cli.sampling import frame_indices
+    """Through the start box and the parrot's boxes at the 7 fed frames, bulging `amplitude` px down between them."""
+    from vcr_cli.sampling import tracking_frame_indices
 
-    keys = frame_indices(n, 8)
+    keys = tracking_frame_indices(n)
+    at_keys = [BOXES[0], *MODEL_BOXES]
 
     def path(i):
-        k = max(j for j in range(7) if keys[j] <= i)
+        k = max(j for j in range(6) if keys[j] <= i)
         w = (i - keys[k]) / (keys[k + 1] - keys[k])
-        a, b = BOXES[k], BOXES[k + 1]
+        a, b = at_keys[k], at_keys[k + 1]
         box = [(a[c] + (b[c] - a[c]) * w) * (width if c % 2 == 0 else height) for c in range(4)]
         bump = amplitude * math.sin(math.pi * w)
         return (box[0], box[1] + bump, box[2], box[3] + bump)
@@ -253,12 +294,12 @@ def test_refinement_follows_a_curved_path_end_to_end(parrot, tmp_path):
                                      "-o", str(out), flag, *SMALL])
         assert result.exit_code == 0, result.output
         data = json.loads(out.read_text())
-        assert [k["box"] for k in data["keyframes"]] == [_px(b, width, height) for b in BOXES]
+        assert [k["box"] for k in data["keyframes"]] == [_px(b, width, height) for b in [BOXES[0], *MODEL_BOXES]]
         scores[flag] = mean_iou([f["box"] for f in data["frames"]], truth)
         scores[flag + " method"] = data["refinement"]
         scores[flag + " report"] = data["refinement_report"]
     assert scores["--refine method"] == "template-matching" and scores["--no-refine method"] == "linear"
-    assert scores["--refine report"]["refined"] == 7 and scores["--no-refine report"] is None
+    assert scores["--refine report"]["refined"] == 6 and scores["--no-refine report"] is None
     assert scores["--no-refine"] < 0.6 and scores["--refine"] > 0.85, scores
 
 
@@ -327,15 +368,16 @@ def test_refinement_keeps_linear_motion_linear_iou_1_0(tmp_path):
 def test_plan_windows():
     from vcr_cli.tasks.track import plan_windows
 
-    (only,) = plan_windows(0, 131, 25.0)  # 5.28 s: one window
-    assert only.keyframes == (0, 19, 37, 56, 75, 94, 112, 131)
+    (only,) = plan_windows(0, 131, 25.0)  # 5.28 s: one window, the paper's 7 tracking frames
+    assert only.keyframes == (0, 21, 43, 65, 87, 109, 131)
     windows = plan_windows(0, 3599, 30.0, 15.0)  # 2 minutes: 8 windows of 15 s sharing their boundary frames
     assert len(windows) == 8 and windows[0].first == 0 and windows[-1].last == 3599
     assert all(a.last == b.first for a, b in zip(windows, windows[1:]))
-    assert all(len(set(w.keyframes)) == 8 and w.keyframes[0] == w.first and w.keyframes[-1] == w.last
+    assert all(len(set(w.keyframes)) == 7 and w.keyframes[0] == w.first and w.keyframes[-1] == w.last
                for w in windows)
     assert len(plan_windows(0, 659, 30.0, 15.0)) == 1  # 22 s: within 1.5x the window, one call
-    assert len(plan_windows(0, 20, 1.0, 2.0)) == 2  # never fewer than 8 distinct frames per window
+    assert len(plan_windows(0, 20, 1.0, 2.0)) == 3  # never fewer than 7 distinct frames per window
+    assert len(plan_windows(0, 17, 1.0, 2.0)) == 2
 
 
 def test_interpolate_linear_and_held():

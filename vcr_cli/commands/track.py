@@ -39,8 +39,9 @@ def track(
                                                  help="Track up to this second.")] = None,
     window: Annotated[float, typer.Option(
         "--window", min=0.1,
-        help="Seconds per model call (8 keyframes each). The default matches a GOT-10k training sequence, "
-             "so keyframes are ~2 s apart; clips up to 1.5x this length take one call.")] = DEFAULT_WINDOW_S,
+        help="Seconds per model call (7 frames each, as VideoChat-R1 was trained). The default matches a "
+             "GOT-10k training sequence, so keyframes are ~2.5 s apart; clips up to 1.5x this length take one "
+             "call.")] = DEFAULT_WINDOW_S,
     refine: Annotated[bool, typer.Option("--refine/--no-refine",
                                          help="Refine boxes between keyframes by template matching "
                                               "(falls back to linear interpolation where the match is weak).")

@@ -1,16 +1,22 @@
 """Object tracking: a box on every frame. The Python API behind `vcr track`.
 
 VideoChat-R1 tracks the way it was trained on GOT-10k: given the object's name and its box in the
-first frame (normalized, written as a Python list), it answers 8 normalized boxes for 8 frames
-spread over the clip. vcr covers a clip (or a --start/--end range) with windows of 8 keyframes,
-each window starting at the previous window's last frame from the previous window's last box, then
-fills every frame in between (`vcr_cli.tracking`: linear interpolation, refined by template matching
-where the match is trustworthy).
+first frame (normalized, written as a Python list), it answers 8 normalized boxes. vcr covers a clip
+(or a --start/--end range) with windows, each starting at the previous window's last frame from the
+previous window's last box, then fills every frame in between (`vcr_cli.tracking`: linear
+interpolation, refined by template matching where the match is trustworthy).
 
-Sampling per window, as in training: 8 frames resized under the 3584*28*28 video budget (at most
-768*28*28 pixels per frame, 1008x560 for 16:9 sources) and fed at a *nominal 2 fps*: VideoChat-R1's
-tracking data are frame lists, which its trainer and evaluator always passed at fps 2, so that is
-the temporal spacing the model learned boxes for (the real spacing is recorded in the JSON).
+Frames per window, as in training and the paper's evaluation: the 7 frames of
+`sampling.tracking_frame_indices` (first, int(i*(n-1)/6) for i = 1..5, last), the last repeated to
+make the 8 the processor needs (as qwen-vl-utils pads a frame list), resized under the 3584*28*28
+video budget (at most 768*28*28 pixels per frame, 1008x560 for 16:9 sources) and fed at a *nominal
+2 fps*: VideoChat-R1's tracking data are frame lists, which its trainer and evaluator always passed
+at fps 2 (the real spacing is recorded in the JSON).
+
+Which frame each of the 8 answer boxes belongs to is *inferred, not published* (reference §5): in the
+training data `gt[0]` is the start box (the prompt's `[START]`) and `gt[1]` is nearly identical to it
+in every example, while 7 frames are fed. So box 0 echoes the start box, and box k >= 1 belongs to
+fed frame k-1 (box 1 to the start frame, box 7 to the last frame). `BOX_FRAME` encodes this.
 
 Without a start box the object is located in the first frame by Qwen2.5-VL's image grounding
 (`{"bbox_2d": [...]}` in pixels of the resized image, mapped back to the original frame).
@@ -31,7 +37,14 @@ from vcr_cli.errors import UsageError, VcrError
 from vcr_cli.parsing import extract_think, parse_bbox_2d, parse_track_lenient, parse_track_strict
 from vcr_cli.prompts import render_track
 from vcr_cli.results import base_result
-from vcr_cli.sampling import IMAGE_FACTOR, MIN_PIXELS, SamplingPlan, frame_indices, frame_pixel_cap, smart_resize
+from vcr_cli.sampling import (
+    IMAGE_FACTOR,
+    MIN_PIXELS,
+    SamplingPlan,
+    frame_pixel_cap,
+    smart_resize,
+    tracking_frame_indices,
+)
 from vcr_cli.tracking import box_area, box_to_norm, box_to_pixels, clip_box, interpolate, round_box
 from vcr_cli.video import SampledVideo, VideoInfo
 from vcr_cli.windows import TRACK_WINDOW_S
@@ -41,13 +54,21 @@ if TYPE_CHECKING:
 
     from vcr_cli.runtime import Runtime
 
-KEYFRAMES = 8  # boxes per answer (VideoChat-R1's tracking format)
-DEFAULT_WINDOW_S = TRACK_WINDOW_S  # about one GOT-10k training sequence (~150 frames at 10 fps): keyframes ~2 s apart
+KEYFRAMES = 8  # boxes per answer (VideoChat-R1's tracking format), and frames the processor sees (7 + 1 repeated)
+FED_FRAMES = 7  # distinct frames fed per window: sampling.tracking_frame_indices (reference §5)
+# Answer box k -> index of the fed frame it belongs to (inferred from the training data, see the module doc):
+# box 0 is the start box echoed, box k >= 1 is fed frame k - 1.
+BOX_FRAME = (0, 0, 1, 2, 3, 4, 5, 6)
+BOX_ALIGNMENT_NOTE = ("inferred, not published: in VideoChat-R1's training data gt[0] is the start box and gt[1] "
+                      "nearly repeats it while 7 frames are fed, so box 0 echoes the start box and box k >= 1 "
+                      "belongs to fed frame k-1")
+DEFAULT_WINDOW_S = TRACK_WINDOW_S  # about one GOT-10k training sequence (~150 frames at 10 fps)
 TRAINING_TRACK_FPS = 2.0  # the nominal fps VideoChat-R1's tracking frame lists were always fed at
 GROUNDING_PROMPT = "Locate the {object} in this image and output its bbox coordinates in JSON format."
 GROUNDING_MAX_PIXELS = 1280 * 28 * 28  # transformers' default image budget for Qwen2-VL processors
 GROUNDING_MIN_PIXELS = 4 * 28 * 28
 GROUNDING_MAX_NEW_TOKENS = 256
+MIN_LOCATED_SIDE = 2.0  # pixels of the original frame: a located box narrower or lower than this is refused
 PIXEL_ANSWER_THRESHOLD = 1.5  # an answer with larger values is in pixels, not normalized (lenient parsing only)
 
 
@@ -109,7 +130,7 @@ def frame_range(info: VideoInfo, start_s: float | None, end_s: float | None) -> 
 
 @dataclass(frozen=True)
 class Window:
-    """One model call: 8 keyframes from `first` to `last` (inclusive, both keyframes)."""
+    """One model call: the 7 fed frames from `first` to `last` (inclusive, both fed)."""
 
     index: int
     first: int
@@ -121,30 +142,37 @@ def plan_windows(first: int, last: int, fps: float, window_s: float = DEFAULT_WI
     """Cover first..last with windows of about `window_s` seconds that share their boundary frames.
 
     The count is round(range / window_s) (so each window lasts 0.67-1.5x the target), at least 1,
-    and small enough that every window still spans 8 distinct frames.
+    and small enough that every window still spans 7 distinct frames (the paper's tracking rule).
     """
     if window_s <= 0:
         raise UsageError(f"--window must be positive (got {window_s:g})")
     frames = last - first + 1
     count = max(1, round(frames / fps / window_s))
-    count = max(1, min(count, (frames - 1) // (KEYFRAMES - 1)))
+    count = max(1, min(count, (frames - 1) // (FED_FRAMES - 1)))
     bounds = [first + round(k * (frames - 1) / count) for k in range(count + 1)]
     windows = []
     for k in range(count):
         a, b = bounds[k], bounds[k + 1]
-        windows.append(Window(k, a, b, tuple(a + i for i in frame_indices(b - a + 1, KEYFRAMES))))
+        windows.append(Window(k, a, b, tuple(a + i for i in tracking_frame_indices(b - a + 1))))
     return windows
 
 
 def window_size(info: VideoInfo, max_pixels: int | None = None) -> tuple[int, int]:
-    """(width, height) of the keyframes the model sees: the training video budget shared by 8 frames."""
+    """(width, height) of the frames the model sees: the training video budget shared by 8 frames (7 + 1 pad)."""
     cap = frame_pixel_cap(KEYFRAMES, max_pixels=max_pixels)
     height, width = smart_resize(info.height, info.width, min_pixels=MIN_PIXELS, max_pixels=cap)
     return width, height
 
 
 def window_video(info: VideoInfo, frames: np.ndarray) -> SampledVideo:
-    """8 keyframes as a SampledVideo at the nominal training fps (a frame list, as in GOT-10k training)."""
+    """A window's fed frames as a SampledVideo at the nominal training fps (a frame list, as in GOT-10k training).
+
+    An odd count is padded by repeating the last frame, as qwen-vl-utils pads a frame list (7 -> 8).
+    """
+    import numpy as np
+
+    if len(frames) % 2:
+        frames = np.concatenate([frames, frames[-1:]], axis=0)
     n = len(frames)
     nominal = VideoInfo(info.path, n, TRAINING_TRACK_FPS, info.width, info.height)
     plan = SamplingPlan(indices=list(range(n)), width=int(frames.shape[2]), height=int(frames.shape[1]),
@@ -243,11 +271,19 @@ def locate(runtime: Runtime, info: VideoInfo, frame: int, object_name: str, max_
     if found is None:
         raise LocateError(f"the model did not locate {object_name!r} in the first frame (answer: "
                           f"{generation.text.strip()[:120]!r}); pass its box with --box X0,Y0,X1,Y1")
-    sx, sy = info.width / width, info.height / height
+    if max(found) <= 1.0:
+        # Qwen2.5-VL answers image grounding in pixels of the image it saw; VideoChat-R1 was trained to answer
+        # tracking in 0..1 coordinates and may do so here too. No real pixel box fits in 1x1 pixel.
+        record["box_units"] = "normalized"
+        sx, sy = float(info.width), float(info.height)
+    else:
+        record["box_units"] = f"pixels of the {width}x{height} image"
+        sx, sy = info.width / width, info.height / height
     box = clip_box([found[0] * sx, found[1] * sy, found[2] * sx, found[3] * sy], info.width, info.height)
-    if box_area(box) <= 0:
-        raise LocateError(f"the model's box for {object_name!r} ({found}) is empty inside the frame; "
-                          "pass its box with --box X0,Y0,X1,Y1")
+    if box[2] - box[0] < MIN_LOCATED_SIDE or box[3] - box[1] < MIN_LOCATED_SIDE:
+        raise LocateError(f"the model's box for {object_name!r} ({found}, {record['box_units']}) is "
+                          f"{box[2] - box[0]:.1f}x{box[3] - box[1]:.1f} pixels inside the {info.width}x{info.height} "
+                          "frame: too small to track; pass the object's box with --box X0,Y0,X1,Y1")
     return box, record
 
 
@@ -332,7 +368,8 @@ def track(
             boxes = strict_boxes if strict else parse_track_lenient(generation.text)
             record = {"index": window.index, "first_frame": window.first, "last_frame": window.last,
                       "start": _time(window.first, info), "end": _time(window.last, info),
-                      "keyframe_frames": list(window.keyframes), "start_box_norm": prompt_box,
+                      "keyframe_frames": list(window.keyframes),
+                      "box_frames": [window.keyframes[i] for i in BOX_FRAME], "start_box_norm": prompt_box,
                       "start_box_source": "carried" if carried else ("previous window" if window.index else source),
                       "strict_format_ok": strict_boxes is not None, "boxes": boxes, "units": "normalized",
                       "thinking": extract_think(generation.text),
@@ -348,8 +385,9 @@ def track(
                 record["units"] = f"pixels of the {width}x{height} keyframes"
                 scale_w, scale_h = info.width / width, info.height / height
             dropped = []
-            # box 0 is the window's start frame, whose box is already known (given, located or carried over)
-            for k, (frame, answer) in enumerate(zip(window.keyframes, boxes)):
+            # box 0 echoes the prompt's start box; box 1 is the start frame, whose box is already known (given,
+            # located or the previous window's last) unless the previous window failed; box k is fed frame k-1
+            for k, (frame, answer) in enumerate(zip(record["box_frames"], boxes)):
                 if k == 0 or frame in keyframes:
                     continue
                 box = clip_box([answer[0] * scale_w, answer[1] * scale_h, answer[2] * scale_w, answer[3] * scale_h],
@@ -406,11 +444,13 @@ def track(
                           frames=None)
     result = base_result("track", runtime, anchor)
     span = (windows[0].last - windows[0].first + 1) / info.fps
-    result["sampling"] = {"frames": KEYFRAMES, "fps": TRAINING_TRACK_FPS, "width": width, "height": height,
-                          "video_tokens": anchor.plan.video_tokens, "windows": len(windows),
-                          "window_s": round(span, 3), "window_s_requested": window_s,
-                          "real_fps": round(KEYFRAMES / span, 6),
-                          "fps_note": "keyframes are fed at VideoChat-R1's nominal tracking fps (2), as in training"}
+    result["sampling"] = {"frames": KEYFRAMES, "distinct_frames": FED_FRAMES, "fps": TRAINING_TRACK_FPS,
+                          "width": width, "height": height, "video_tokens": anchor.plan.video_tokens,
+                          "windows": len(windows), "window_s": round(span, 3), "window_s_requested": window_s,
+                          "real_fps": round(FED_FRAMES / span, 6),
+                          "fps_note": "7 frames per window (the paper's tracking rule, the last repeated to make 8) "
+                                      "fed at VideoChat-R1's nominal tracking fps (2), as in training",
+                          "box_alignment": BOX_ALIGNMENT_NOTE}
     result.update(
         {
             "object": object_name,
