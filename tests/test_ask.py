@@ -20,7 +20,8 @@ def test_multiple_choice_on_a_real_clip(parrot, bunny, tmp_path):
     assert result.exit_code == 0, result.output
     assert "what does the rabbit do → (C) stretches  [evidence 1.00s–2.50s]" in result.stdout
     data = json.loads(out.read_text())
-    assert data["task"] == "ask" and data["model"] == str(model) and data["layout"] == "text_first"
+    assert data["task"] == "ask" and data["model"] == str(model) and data["layout"] == "trained"
+    assert data["answers"][0]["layout"] == "text_first" and data["vision_passes"] == 1
     assert data["video"]["duration"] == 5.28 and data["sampling"]["frames"] == 10
     (answer,) = data["answers"]
     assert answer["question"] == "what does the rabbit do"
@@ -31,7 +32,7 @@ def test_multiple_choice_on_a_real_clip(parrot, bunny, tmp_path):
     assert answer["prompt_template"] == "GQA_THINK_ANSWER_GLUE"
 
 
-def test_several_questions_share_one_video_prefix(parrot, bunny, tmp_path):
+def test_several_questions_keep_their_trained_layouts(parrot, bunny, tmp_path):
     model = parrot(GQA_ANSWER)
     questions = tmp_path / "q.yaml"
     questions.write_text("- question: what does the rabbit do\n  options: [sleeps, eats, stretches]\n"
@@ -41,15 +42,61 @@ def test_several_questions_share_one_video_prefix(parrot, bunny, tmp_path):
                                  "--quant", "none", "--no-think", "--max-pixels", "12544", "-o", "-"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["layout"] == "video_first_shared_prefix" and data["status"] == "ok"
-    assert data["tokens"]["shared_prefix"] > data["sampling"]["video_tokens"]
+    assert data["layout"] == "trained" and data["status"] == "ok" and "layout_note" not in data
+    # grounded multiple choice text first (VideoChat-R1's training), the card's open question video first
+    assert [a["layout"] for a in data["answers"]] == ["text_first", "video_first", "text_first"]
+    assert data["tokens"]["video"] == data["sampling"]["video_tokens"] and data["vision_passes"] == 1
     first, open_question, third = data["answers"]
     assert (first["answer"], first["answer_text"], first["prompt_template"]) == ("C", "stretches", "GQA_ANSWER_GLUE")
     assert open_question["options"] == [] and open_question["prompt_template"] == "OPEN_QUESTION_TEMPLATE"
     assert open_question["answer"] == open_question["answer_text"] == "C"  # the parrot's free text
     assert (third["id"], third["answer"], third["answer_text"]) == ("count", "C", "3")
     assert all(a["evidence"] == [{"start": 1.0, "end": 2.5}] for a in data["answers"])
-    assert all(a["tokens"]["prompt"] > data["tokens"]["shared_prefix"] for a in data["answers"])
+    assert all(a["tokens"]["prompt"] > data["tokens"]["video"] for a in data["answers"])
+
+    shared = runner.invoke(app, ["ask", str(bunny), "--questions", str(questions), "--model", str(model),
+                                 "--quant", "none", "--no-think", "--max-pixels", "12544", "--layout",
+                                 "shared-prefix", "-o", "-"])
+    assert shared.exit_code == 0, shared.output
+    opted = json.loads(shared.stdout)
+    assert opted["layout"] == "video_first_shared_prefix" and opted["layout_note"].startswith("untrained layout")
+    assert [a["layout"] for a in opted["answers"]] == ["video_first"] * 3
+    assert opted["tokens"]["shared_prefix"] > opted["sampling"]["video_tokens"]
+
+
+def test_one_question_is_asked_alike_alone_and_among_others(tiny_checkpoint, bunny):
+    """A question's prompt, answer and logits do not depend on how many questions are asked with it; the
+    vision tower runs once for all of them."""
+    import torch
+
+    from vcr_cli.questions import make_question
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.tasks.ask import render_question
+    from vcr_cli.video import sample_video
+
+    runtime = load_runtime(str(tiny_checkpoint), quant="none", device="cpu")
+    video = sample_video(bunny, max_pixels=12544)
+    questions = [make_question("what happens first", ["x", "y", "z"]), make_question("where?"),
+                 make_question("why does it move so much in the middle", ["a", "b"])]
+    chats = [runtime.render_chat(render_question(questions[0])[1]),
+             runtime.render_chat_video_first(render_question(questions[1])[1]),
+             runtime.render_chat(render_question(questions[2])[1])]
+    passes = []
+    hook = runtime.model.model.visual.register_forward_pre_hook(lambda *_: passes.append(1))
+    try:
+        encoding = runtime.encode_video(video)
+        batch = runtime.generate_many(chats, encoding, max_new_tokens=5, return_dict_in_generate=True,
+                                      output_logits=True)
+        assert len(passes) == 1
+        for chat, got in zip(chats, batch, strict=True):
+            inputs = dict(runtime._process_chat(chat, video))
+            assert runtime.chat_ids(chat, encoding) == inputs["input_ids"][0].tolist()  # the processor's ids
+            alone = runtime._generate(inputs, 5, {"return_dict_in_generate": True, "output_logits": True})
+            assert got.token_ids == alone.token_ids and got.prompt_tokens == alone.prompt_tokens
+            for step, theirs in zip(got.output.logits, alone.output.logits, strict=True):
+                assert torch.allclose(step[got.row], theirs[0], rtol=0, atol=1e-4)
+    finally:
+        hook.remove()
 
 
 @pytest.mark.parametrize("quant", ["none", "4bit"])

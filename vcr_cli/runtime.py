@@ -125,6 +125,60 @@ class Runtime:
         return self._generate(dict(inputs), max_new_tokens, {})
 
     # ------------------------------------------------------------------ several prompts about one video
+    # `encode_video` runs the vision tower once; `generate_many` answers any number of already rendered chats
+    # (each in its own layout) about that video in one batched generate, passing the encoder output
+    # (`mm_encoder_outputs`) instead of pixels, so the vision tower never runs again for the same video.
+
+    def encode_video(self, video: SampledVideo) -> VideoEncoding:
+        """One vision-tower pass over the sampled video, plus the MRoPE inputs every prompt about it needs."""
+        import torch
+
+        start = time.perf_counter()
+        inputs = self._process_chat(self.render_chat(""), video)
+        video_id = self.processor.tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+        with torch.inference_mode():
+            features = self.model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_grid_thw"],
+                                                           return_dict=True)
+        return VideoEncoding(features=features, video_grid_thw=inputs["video_grid_thw"],
+                             second_per_grid_ts=inputs.get("second_per_grid_ts"),
+                             video_tokens=int((inputs["input_ids"] == video_id).sum()),
+                             seconds=time.perf_counter() - start)
+
+    def chat_ids(self, chat: str, encoding: VideoEncoding) -> list[int]:
+        """Token ids of a rendered chat holding one video, its pad expanded as the processor expands it."""
+        expanded = chat.replace(VIDEO_PAD, VIDEO_PAD * encoding.video_tokens)
+        return self.processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+
+    def generate_many(self, chats: list[str], encoding: VideoEncoding, max_new_tokens: int = 2048,
+                      **generate_kwargs) -> list[DetailedGeneration]:
+        """Answer rendered chats (one video each, any layout) about one encoded video in one batched generate.
+
+        Rows are left-padded (masked, taking no position); the video's encoder output is shared by every row.
+        """
+        import torch
+
+        tokenizer = self.processor.tokenizer
+        rows = [self.chat_ids(chat, encoding) for chat in chats]
+        count, width = len(rows), max(len(r) for r in rows)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        device = self.model.device
+        ids = torch.full((count, width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, tokens in enumerate(rows):
+            ids[row, width - len(tokens) :] = torch.tensor(tokens)
+            mask[row, width - len(tokens) :] = 1
+        image_id, video_id = (tokenizer.convert_tokens_to_ids(t) for t in (IMAGE_PAD, VIDEO_PAD))
+        mm_types = (ids == image_id).long() + (ids == video_id).long() * 2
+        features = encoding.features
+        shared = type(features)(last_hidden_state=None, pooler_output=tuple(features.pooler_output) * count)
+        inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+                  "mm_token_type_ids": mm_types.to(device),
+                  "video_grid_thw": encoding.video_grid_thw.repeat(count, 1),
+                  "mm_encoder_outputs": {"video": shared}}
+        if encoding.second_per_grid_ts is not None:
+            inputs["second_per_grid_ts"] = encoding.second_per_grid_ts.repeat(count)
+        return self._generate_rows(inputs, max_new_tokens, generate_kwargs)
+
     # The HF model card's layout puts the video *before* the text, so every prompt about one video shares the
     # token prefix `<|im_start|>system ... <|im_start|>user\n<|vision_start|><|video_pad|>...<|vision_end|>`.
     # `prefill_video` runs the vision tower and the language model over that prefix once and keeps its KV cache;
@@ -268,7 +322,8 @@ class Runtime:
             text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
             generations.append(DetailedGeneration(
                 text=text, prompt_tokens=int(inputs["attention_mask"][row].sum()), new_tokens=len(new),
-                seconds=seconds, token_ids=new, output=None if isinstance(output, torch.Tensor) else output, row=row))
+                seconds=seconds, token_ids=new, output=None if isinstance(output, torch.Tensor) else output, row=row,
+                decode_steps=int(sequences.shape[1]) - prompt_len, prefill_tokens=int(inputs["input_ids"].numel())))
         return generations
 
     def _generate(self, inputs: dict, max_new_tokens: int, generate_kwargs: dict) -> DetailedGeneration:
@@ -292,6 +347,19 @@ class Runtime:
         return self._generate(inputs, max_new_tokens, {"output_logits": True, "return_dict_in_generate": True})
 
 VISION_END = "<|vision_end|>"
+VIDEO_PAD = "<|video_pad|>"
+IMAGE_PAD = "<|image_pad|>"
+
+
+@dataclass
+class VideoEncoding:
+    """A video's vision-tower output (`get_video_features`) and MRoPE inputs, reused by every prompt about it."""
+
+    features: Any
+    video_grid_thw: Any
+    second_per_grid_ts: Any
+    video_tokens: int
+    seconds: float
 
 
 @dataclass
@@ -304,6 +372,8 @@ class DetailedGeneration(Generation):
     token_ids: list[int] = field(default_factory=list)
     output: Any = None
     row: int = 0  # this generation's row in `output` when several prompts were generated together
+    decode_steps: int = 0  # generate's steps for the whole batch (rows x steps tokens decoded together)
+    prefill_tokens: int = 0  # tokens the batch's prefill ran over (rows x padded width)
 
 
 @dataclass

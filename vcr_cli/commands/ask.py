@@ -54,12 +54,15 @@ def ask(
                                          rich_help_panel="Model")] = False,
     layout: Annotated[Layout, typer.Option(
         "--layout", rich_help_panel="Model",
-        help="Prompt layout. auto: one question text-first (as trained), several video-first sharing one "
-             "prefilled video prefix.")] = Layout.auto,
+        help="Prompt layout. auto: every question in the layout its template was trained with (grounded "
+             "multiple choice text first, the model card's open question video first), for any number of "
+             "questions; the video is encoded once and the questions decoded together. text-first: every "
+             "question text first. shared-prefix: UNTRAINED opt-in, every question video first sharing one "
+             "prefilled video prefix (the JSON says \"layout_note\": untrained).")] = Layout.auto,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=1, rich_help_panel="Model",
-        help="Questions generated together in the shared-prefix layout (each holds a copy of the video's KV "
-             "cache: lower it to save GPU memory).")] = 8,
+        help="Questions generated together in one batched generate (each holds its own KV cache: lower it to "
+             "save GPU memory).")] = 8,
     model: ModelOpt = None,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,

@@ -1,10 +1,13 @@
 """Question answering about a video, with the evidence spans the answer rests on. The Python API behind `vcr ask`.
 
 Multiple choice uses VideoChat-R1's grounded-QA template (answer letter + `<glue>` time spans); open
-questions use the HF model card's free-text style. One question is asked in the training layout (text,
-then video). Several questions about one video are asked in the model card's video-first layout, so the
-prompt prefix up to the end of the video is computed once (vision tower + prefill) and its KV cache is
-reused for every question; the result records which layout was used.
+questions use the HF model card's free-text style. Every template is asked in the layout it was trained
+or published with, whatever the number of questions: the grounded-QA templates text first, then the video
+(VideoChat-R1's training), the card's open question video first. Several questions cost little more than
+one because the vision tower runs once per video (its output is passed to generate as `mm_encoder_outputs`)
+and all questions are decoded in one batched generate. The model card's video-first layout for every
+question, with a prefilled shared KV prefix, stays as an explicit opt-in (`video_first_shared_prefix`):
+VideoChat-R1 was not trained that way, and the JSON says so.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
     from vcr_cli.video import SampledVideo
 
-TEXT_FIRST = "text_first"
-VIDEO_FIRST_SHARED_PREFIX = "video_first_shared_prefix"
-VIDEO_FIRST = "video_first"  # video-first without the shared prefix: for comparisons and benchmarks
-LAYOUTS = ("auto", TEXT_FIRST, VIDEO_FIRST_SHARED_PREFIX, VIDEO_FIRST)
+TRAINED = "trained"  # each template in its trained layout: grounded QA text first, the card's open question video first
+TEXT_FIRST = "text_first"  # every question text first
+VIDEO_FIRST_SHARED_PREFIX = "video_first_shared_prefix"  # opt-in, untrained for VideoChat-R1's templates
+VIDEO_FIRST = "video_first"  # every question video first (no shared prefix): for comparisons and benchmarks
+LAYOUTS = ("auto", TRAINED, TEXT_FIRST, VIDEO_FIRST_SHARED_PREFIX, VIDEO_FIRST)
+UNTRAINED_NOTE = ("untrained layout: VideoChat-R1's grounded-QA templates were trained text first, then the video; "
+                  "here the video comes first for every question so one prefilled prefix can be shared")
 
 
 def render_question(question: Question, think: bool = True) -> tuple[str, str]:
@@ -44,11 +50,17 @@ def render_question(question: Question, think: bool = True) -> tuple[str, str]:
 
 
 def choose_layout(layout: str, count: int) -> str:
+    """"auto" is the trained layout for any number of questions (`count` no longer changes the prompt)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if layout == "auto":
-        return TEXT_FIRST if count == 1 else VIDEO_FIRST_SHARED_PREFIX
-    return layout
+    return TRAINED if layout == "auto" else layout
+
+
+def question_layout(question: Question, layout: str) -> str:
+    """"text_first" or "video_first" for one question under the chosen layout."""
+    if layout == TRAINED:
+        return TEXT_FIRST if question.multiple_choice else VIDEO_FIRST  # the card's open question: video first
+    return TEXT_FIRST if layout == TEXT_FIRST else VIDEO_FIRST
 
 
 def _option_text(option: str, letter: str) -> str:
@@ -119,11 +131,13 @@ def ask_many(
 ) -> dict:
     """Answer every question about one sampled video; the JSON-ready result with one entry per question.
 
-    layout "auto": one question in the training layout (text first), several in the video-first layout with
-    the shared prefix prefilled once and the questions generated together, `batch_size` at a time (each
-    batch holds a copy of the prefix's KV cache per question: lower it to save GPU memory). `strict` parses
-    as VideoChat-R1's evaluation does (first A-G letter, tuple-only glue); the default lenient parser also
-    accepts "(C)", "C) text", list-style spans and unclosed tags.
+    layout "auto" ("trained"): each question in its template's trained layout (grounded QA text first, the
+    card's open question video first), for any number of questions. The vision tower runs once; the
+    questions are generated together, `batch_size` at a time (lower it to save GPU memory).
+    "video_first_shared_prefix" (opt-in, untrained): every question video first, the prefix up to the end of
+    the video prefilled once and its KV cache shared. `strict` parses as VideoChat-R1's evaluation does (first
+    A-G letter, tuple-only glue); the default lenient parser also accepts "(C)", "C) text", list-style spans
+    and unclosed tags.
     """
     if not questions:
         raise ValueError("no questions to ask")
@@ -131,34 +145,41 @@ def ask_many(
     duration = video.info.duration
     timings: dict[str, float] = {}
     tokens: dict[str, int | None] = {"shared_prefix": None}
-    prefix = None
     start = time.perf_counter()
+    rendered = [render_question(question, think) for question in questions]
+    step = max(1, batch_size)
+    generations = []
     if chosen == VIDEO_FIRST_SHARED_PREFIX:
+        layouts = [VIDEO_FIRST] * len(questions)
         prefix = runtime.prefill_video(video)
         timings["prefill_video"] = round(prefix.seconds, 3)
         tokens["shared_prefix"] = prefix.length
-    rendered = [render_question(question, think) for question in questions]
-    generations = []
-    try:
-        if prefix is not None:
-            step = max(1, batch_size)
+        try:
             for first in range(0, len(questions), step):
                 prompts = [prompt for _, prompt in rendered[first : first + step]]
                 batch = runtime.generate_batch_with_prefix(prefix, prompts, max_new_tokens=max_new_tokens)
-                # A batch's questions share its time equally.
-                generations += [(g, g.seconds / len(batch)) for g in batch]
-        else:
-            for _, prompt in rendered:
-                t = time.perf_counter()
-                if chosen == VIDEO_FIRST:
-                    generation = runtime.generate_video_first(prompt, video, max_new_tokens=max_new_tokens)
-                else:
-                    generation = runtime.generate(prompt, video, max_new_tokens=max_new_tokens)
-                generations.append((generation, time.perf_counter() - t))
-    finally:
-        del prefix  # the shared KV cache can be large: free it now, not at the caller's next collection
+                generations += [(g, len(batch)) for g in batch]
+        finally:
+            del prefix  # the shared KV cache can be large: free it now, not at the caller's next collection
+    else:
+        layouts = [question_layout(question, chosen) for question in questions]
+        encoding = runtime.encode_video(video)
+        timings["encode_video"] = round(encoding.seconds, 3)
+        tokens["video"] = encoding.video_tokens
+        chats = [runtime.render_chat(prompt) if where == TEXT_FIRST else runtime.render_chat_video_first(prompt)
+                 for (_, prompt), where in zip(rendered, layouts)]
+        try:
+            for first in range(0, len(chats), step):
+                batch = runtime.generate_many(chats[first : first + step], encoding, max_new_tokens=max_new_tokens)
+                generations += [(g, len(batch)) for g in batch]
+        finally:
+            del encoding
+    firsts = [g for g, _ in generations if g.row == 0]  # one per batched generate
+    timings["generate"] = round(sum(g.seconds for g in firsts), 3)
+    tokens["decode_steps"] = sum(g.decode_steps for g in firsts)
     answers = []
-    for question, (template, _), (generation, seconds) in zip(questions, rendered, generations, strict=True):
+    for question, (template, _), (generation, rows), where in zip(questions, rendered, generations, layouts,
+                                                                   strict=True):
         entry = {"question": question.question, "options": list(question.options)}
         if question.id is not None:
             entry["id"] = question.id
@@ -166,16 +187,20 @@ def ask_many(
         entry.update({
             "raw": generation.text,
             "prompt_template": template,
+            "layout": where,
             "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
-            "timings_s": {"answer": round(seconds, 3)},
+            "timings_s": {"answer": round(generation.seconds / rows, 3)},  # a batch's questions share its time
         })
         answers.append(entry)
     timings["answers"] = round(sum(a["timings_s"]["answer"] for a in answers), 3)
     timings["total"] = round(time.perf_counter() - start, 3)
     result = base_result("ask", runtime, video)
+    if chosen == VIDEO_FIRST_SHARED_PREFIX:
+        result["layout_note"] = UNTRAINED_NOTE
     result.update({
         "layout": chosen,
-        "batch_size": min(max(1, batch_size), len(questions)) if chosen == VIDEO_FIRST_SHARED_PREFIX else 1,
+        "vision_passes": 1,
+        "batch_size": min(step, len(questions)),
         "parser": "strict" if strict else "lenient",
         "status": "ok" if all(a["status"] == "ok" for a in answers) else "unparsed",
         "answers": answers,
