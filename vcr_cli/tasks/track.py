@@ -39,9 +39,8 @@ from vcr_cli.prompts import render_track
 from vcr_cli.results import base_result
 from vcr_cli.sampling import (
     IMAGE_FACTOR,
-    MIN_PIXELS,
     SamplingPlan,
-    frame_pixel_cap,
+    plan_tracking,
     smart_resize,
     tracking_frame_indices,
 )
@@ -159,9 +158,8 @@ def plan_windows(first: int, last: int, fps: float, window_s: float = DEFAULT_WI
 
 def window_size(info: VideoInfo, max_pixels: int | None = None) -> tuple[int, int]:
     """(width, height) of the frames the model sees: the training video budget shared by 8 frames (7 + 1 pad)."""
-    cap = frame_pixel_cap(KEYFRAMES, max_pixels=max_pixels)
-    height, width = smart_resize(info.height, info.width, min_pixels=MIN_PIXELS, max_pixels=cap)
-    return width, height
+    plan = plan_tracking(FED_FRAMES, info.width, info.height, max_pixels=max_pixels)
+    return plan.width, plan.height
 
 
 def window_video(info: VideoInfo, frames: np.ndarray) -> SampledVideo:
