@@ -63,18 +63,24 @@ def directory(path: Path) -> Path:
     return path
 
 
+def _write_silence(container, stream, packets: int) -> None:
+    """`packets` x 1024 samples of 16 kHz mono silence on an AAC `stream`, flushed."""
+    import av
+
+    for k in range(packets):
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
+        samples.sample_rate, samples.pts = 16000, k * 1024
+        for packet in stream.encode(samples):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
 def audio_only(path: Path) -> Path:
     import av
 
     container = av.open(str(path), mode="w")
-    stream = container.add_stream("aac", rate=16000)
-    for i in range(20):
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 16000, i * 1024
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
+    _write_silence(container, container.add_stream("aac", rate=16000), 20)
     container.close()
     return path
 
@@ -184,13 +190,7 @@ def timed_clip(path: Path, times: list[float], codec: str = "libx264", pix_fmt: 
         mux(stream.encode(frame))
     mux(stream.encode())
     if audio is not None:
-        for k in range(int(audio_seconds * 16000 / 1024)):
-            samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-            samples.sample_rate, samples.pts = 16000, k * 1024
-            for packet in audio.encode(samples):
-                container.mux(packet)
-        for packet in audio.encode():
-            container.mux(packet)
+        _write_silence(container, audio, int(audio_seconds * 16000 / 1024))
     container.close()
     return path
 

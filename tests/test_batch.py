@@ -126,11 +126,10 @@ def test_missing_manifest(tmp_path):
 
 def test_killed_batch_keeps_finished_jobs_and_resumes(parrot, clip, tmp_path):
     """SIGKILL mid-run (no chance to clean up): finished lines survive, --resume does only the rest."""
-    import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from processes import kill_once_results_have
 
     model = parrot(GQA_ANSWER)
     shutil.copy(clip, tmp_path / "a.mp4")
@@ -139,14 +138,7 @@ def test_killed_batch_keeps_finished_jobs_and_resumes(parrot, clip, tmp_path):
     results = tmp_path / "results.jsonl"
     args = [sys.executable, "-m", "vcr_cli", "batch", str(manifest), "-o", str(results), "--model", str(model),
             "--quant", "none", "--max-pixels", "12544"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if results.exists() and len(results.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_results_have(args, results)
     finished = {r["id"] for r in _lines(results) if r["status"] == "ok"}
     assert 2 <= len(finished) < len(jobs), "the batch should have been killed mid-way"
 

@@ -10,9 +10,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from processes import kill_once_results_have
 from typer.testing import CliRunner
 
 from vcr_cli.app import app
@@ -128,14 +128,7 @@ def test_resume_after_the_driver_is_killed(ray_address, parrot, clip, tmp_path):
     args = [sys.executable, "-m", "vcr_cli", "batch", str(manifest), "-o", str(results), "--model",
             str(parrot(GQA_ANSWER)), "--quant", "none", "--max-pixels", "12544", "--engine", "ray",
             "--ray-address", ray_address, "--workers", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if results.exists() and len(results.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once_results_have(args, results)
     first = {r["id"] for r in _lines(results) if r["status"] == "ok"}
     assert 2 <= len(first) < len(jobs), "the driver should have been killed mid-way"
 

@@ -18,6 +18,20 @@ LONG = "segment 1.00s -> 120.00s  " + "x" * 300 + "  score 0.99  (video 120.00s)
 SNIPPET = f"from vcr_cli.console import stdout, console\nstdout.print({LONG!r})\nconsole.print({LONG!r})\n"
 
 
+def _drain(leader: int) -> bytes:
+    """Everything the child wrote to the terminal, until it closes (EIO on Linux)."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
 def _run_with_terminal(stdout_is_terminal: bool) -> tuple[str, str]:
     """Run SNIPPET with stdin and stderr on a 40-column terminal; stdout a pipe or that terminal."""
     leader, follower = pty.openpty()
@@ -29,15 +43,7 @@ def _run_with_terminal(stdout_is_terminal: bool) -> tuple[str, str]:
     os.close(follower)
     piped = proc.stdout.read().decode() if proc.stdout else ""
     proc.wait(30)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = _drain(leader)
     os.close(leader)
     return piped, seen.decode(errors="replace")
 
@@ -82,15 +88,7 @@ def test_long_step_on_a_terminal_draws_a_bar():
     env["TERM"] = "xterm"
     proc = subprocess.Popen([sys.executable, "-c", snippet], stdin=follower, stdout=follower, stderr=follower, env=env)
     os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = _drain(leader)
     proc.wait(30)
     os.close(leader)
     text = seen.decode(errors="replace")
