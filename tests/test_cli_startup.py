@@ -4,9 +4,10 @@ renderers, which its help never uses)."""
 
 from __future__ import annotations
 
+import resource
+import statistics
 import subprocess
 import sys
-import time
 
 HELP = ("import sys; sys.argv = ['vcr', '--help'];"
         "from vcr_cli.app import app\ntry: app()\nexcept SystemExit: pass\n"
@@ -31,19 +32,22 @@ def test_help_imports_only_the_cli_layer():
     assert len(ours) <= 14, ours
 
 
-def _best(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=True)
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _cpu_seconds(cmd: list[str]) -> float:
+    """CPU time (user + system) the child spent: unlike wall time it does not grow while a loaded CI machine
+    makes the child wait for a core, so the ratio measures vcr's own start-up work."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(cmd, capture_output=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def test_help_time_is_close_to_importing_typer_and_rich():
-    """Timed (best of 5, interleaved with the bare import): goal 2.5x (measured 2.2x); 3x allowed for noisy CI."""
-    bare, helps = [], []
-    for _ in range(5):
-        bare.append(_best([sys.executable, "-c", "import typer, rich"], 1))
-        helps.append(_best([sys.executable, "-m", "vcr_cli", "--help"], 1))
-    assert min(helps) / min(bare) <= 3.0, (min(helps), min(bare))
+    """Issue goal: within 2.5x of a bare `import typer, rich` (measured 2.0-2.2x). Median of 7 paired runs of CPU
+    time, so one fast or slow outlier on a loaded machine cannot decide it (the best-of-5 wall-time version failed
+    CI once on a single 0.06 s bare run among 0.09-0.11 s ones). `benchmarks/bench_help.py` prints the ratio."""
+    ratios = []
+    for _ in range(7):
+        bare = _cpu_seconds([sys.executable, "-c", "import typer, rich"])
+        helped = _cpu_seconds([sys.executable, "-m", "vcr_cli", "--help"])
+        ratios.append(helped / bare)
+    assert statistics.median(ratios) <= 2.5, sorted(ratios)
