@@ -9,16 +9,10 @@ and the base's generation config. The result loads with any `--quant`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from vcr_cli.errors import ModelLoadError, UsageError
-
-
-def adapter_base(adapter_dir: Path) -> str | None:
-    """The base model an adapter folder names, or None."""
-    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    return config.get("base_model_name_or_path") or None
+from vcr_cli.runtime import adapter_base
 
 
 def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:

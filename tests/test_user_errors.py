@@ -34,17 +34,19 @@ def test_verbose_shows_the_traceback_of_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "Traceback" in result.output and "UsageError" in result.output
 
 
-def test_lora_adapter_as_model_suggests_merge(tmp_path, clip):
+def test_lora_adapter_whose_base_is_missing_says_whose_base_and_how_to_merge(tmp_path, clip):
     adapter = tmp_path / "runs" / "ground"
     adapter.mkdir(parents=True)
-    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "base", "peft_type": "LORA"}))
+    base = tmp_path / "gone" / "VideoChat-R1_7B"
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base),
+                                                            "peft_type": "LORA"}))
     (adapter / "adapter_model.safetensors").write_bytes(b"")
     result = runner.invoke(app, ["ground", str(clip), "a square", "--model", str(adapter), "--device", "cpu"])
     assert result.exit_code == 2, result.output
     line = result.output.strip()
-    assert line == (f"error: {adapter} is a LoRA adapter (adapter_config.json), not a full checkpoint: merge it "
-                    f"into its base with `vcr rft merge {adapter} -o {adapter}-merged`, then pass --model "
-                    f"{adapter}-merged")
+    assert "\n" not in line and line.startswith(f"error: model directory not found: {base}")
+    assert f"(the base model of the adapter {adapter}; to use another copy, merge with `vcr rft merge {adapter} " \
+           f"--base-model DIR -o {adapter}-merged`)" in line
 
 
 def test_rft_train_offers_only_the_quant_it_supports():

@@ -21,8 +21,8 @@ class Device(str, Enum):
     cpu = "cpu"
 
 
-MODEL_HELP = ("Hugging Face id or local checkpoint directory (default OpenGVLab/VideoChat-R1_7B; "
-              "also $VCR_MODEL)")
+MODEL_HELP = ("Hugging Face id, local checkpoint directory, or a LoRA adapter folder from `vcr rft train` "
+              "(loaded over its base) (default OpenGVLab/VideoChat-R1_7B; also $VCR_MODEL)")
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP, show_default=False,
                                                  rich_help_panel="Model")]

@@ -67,14 +67,35 @@ def quantization_config(quant: str, device: str):
 def _check_local_dir(path: Path) -> None:
     if not path.is_dir():
         raise UsageError(f"model directory not found: {path}; pass --model a checkpoint directory or a hub id")
-    if not (path / "config.json").exists() and (path / "adapter_config.json").is_file():
-        raise UsageError(f"{path} is a LoRA adapter (adapter_config.json), not a full checkpoint: merge it into its "
-                         f"base with `vcr rft merge {path} -o {path}-merged`, then pass --model {path}-merged")
     if not (path / "config.json").exists():
         raise ModelLoadError(f"{path} is not a model checkpoint (no config.json); point --model at a directory "
                              "saved with save_pretrained or downloaded with `hf download`")
     if not any(path.glob("*.safetensors")):
         raise ModelLoadError(f"{path} has no .safetensors weights; vcr loads safetensors only")
+
+
+def is_adapter_dir(path: Path) -> bool:
+    """A LoRA adapter folder (what `vcr rft train` writes by default): adapter_config.json, no config.json."""
+    return path.is_dir() and (path / "adapter_config.json").is_file() and not (path / "config.json").exists()
+
+
+def adapter_base(adapter_dir: Path) -> str | None:
+    """The base model an adapter folder names (`base_model_name_or_path`), or None."""
+    import json
+
+    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    return config.get("base_model_name_or_path") or None
+
+
+def _model_source(model_id: str) -> tuple[str, bool]:
+    """(where to load from, whether it is a local folder): a local checkpoint folder, else the hub cache."""
+    local = Path(model_id).expanduser()
+    if local.exists() or model_id.startswith((".", "/", "~")):
+        _check_local_dir(local)
+        return str(local), True
+    from vcr_cli.hub import ensure_available
+
+    return ensure_available(model_id), False  # fails fast when unreachable; downloads with a progress bar
 
 
 @dataclass
@@ -96,9 +117,13 @@ class Runtime:
     device: str
     load_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    base_model: str | None = None  # set when `model_id` is a LoRA adapter folder loaded over this base
 
     def describe(self) -> dict:
-        return {"id": self.model_id, "quant": self.quant, "device": self.device}
+        described = {"id": self.model_id, "quant": self.quant, "device": self.device}
+        if self.base_model:
+            described["adapter_base"] = self.base_model
+        return described
 
     def render_chat(self, prompt: str) -> str:
         """VideoChat-R1's training layout: default system prompt, user text, then the video."""
@@ -395,25 +420,39 @@ class VideoPrefix:
 
 
 def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "auto") -> Runtime:
-    """Load a Qwen2.5-VL checkpoint by hub id or local directory; ModelLoadError with a fix if not found."""
+    """Load a Qwen2.5-VL checkpoint by hub id or local directory; ModelLoadError with a fix if not found.
+
+    A LoRA adapter folder (`vcr rft train`'s output) loads over the base it names: merged into it without
+    quantization (exact, as `vcr rft merge`), kept as separate LoRA layers over the 4/8-bit base otherwise
+    (as QLoRA trained it; merging into NF4 weights would round the update away).
+    """
     import torch
 
     model_id = resolve_model_id(model)
     resolved_device = resolve_device(device)
     quant_config = quantization_config(quant, resolved_device)
-    local = Path(model_id).expanduser()
-    if local.exists() or model_id.startswith((".", "/", "~")):
-        _check_local_dir(local)
-        source = str(local)
-    else:
-        from vcr_cli.hub import ensure_available
-
-        source = ensure_available(model_id)  # fails fast when unreachable; downloads with a progress bar
+    adapter = Path(model_id).expanduser()
+    base_id = None
+    if is_adapter_dir(adapter):
+        base_id = adapter_base(adapter)
+        if not base_id:
+            raise UsageError(f"{adapter}/adapter_config.json names no base model; merge it with "
+                             f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
+    weights_id = base_id or model_id
+    try:
+        source, local = _model_source(weights_id)
+    except (UsageError, ModelLoadError) as exc:
+        if base_id:  # the same error, saying whose base it is and how to point at another copy
+            raise type(exc)(f"{exc} (the base model of the adapter {adapter}; to use another copy, merge with "
+                            f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`)") from None
+        raise
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     start = time.perf_counter()
+    saved_processor = any((adapter / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
+    processor_source = str(adapter) if base_id and saved_processor else source
     try:
-        processor = AutoProcessor.from_pretrained(source, trust_remote_code=False)
+        processor = AutoProcessor.from_pretrained(processor_source, trust_remote_code=False)
         loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             source,
             dtype=torch.bfloat16 if resolved_device == "cuda" else torch.float32,
@@ -426,13 +465,28 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
     except Exception as exc:  # OSError, SafetensorError, ValueError, bitsandbytes errors ...
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         reason = f"{type(exc).__name__}: {reason}"
-        if not local.exists() and isinstance(exc, OSError):
+        if not local and isinstance(exc, OSError):
             raise ModelLoadError(
-                f"model {model_id!r} is not in the local cache and could not be downloaded ({reason}). "
-                f"Download it where the hub is reachable (`hf download {model_id} --local-dir DIR`) "
+                f"model {weights_id!r} is not in the local cache and could not be downloaded ({reason}). "
+                f"Download it where the hub is reachable (`hf download {weights_id} --local-dir DIR`) "
                 "and pass --model DIR (or set VCR_MODEL)"
             ) from None
         raise ModelLoadError(f"cannot load the checkpoint in {source} ({reason})") from None
+    if base_id:
+        loaded = _apply_adapter(loaded, adapter, base_id, merge=quant == "none")
     loaded.eval()
     return Runtime(model=loaded, processor=processor, model_id=model_id, quant=quant, device=resolved_device,
-                   load_seconds=time.perf_counter() - start)
+                   load_seconds=time.perf_counter() - start, base_model=base_id)
+
+
+def _apply_adapter(model, adapter: Path, base_id: str, merge: bool):
+    """The base model with the adapter's LoRA layers: merged, or injected in place (the plain model is returned
+    either way, so generation, scoring and the vision-feature reuse see one kind of model)."""
+    from peft import PeftModel
+
+    try:
+        wrapped = PeftModel.from_pretrained(model, str(adapter))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"the adapter in {adapter} does not fit its base {base_id!r} ({reason})") from None
+    return wrapped.merge_and_unload() if merge else wrapped.get_base_model()

@@ -1,0 +1,92 @@
+"""`--model` naming a LoRA adapter folder (what `vcr rft train` writes) loads its base plus the adapter.
+
+Unquantized the adapter is merged (exactly what `vcr rft merge` would save); over a 4-bit base it stays as LoRA
+layers, as QLoRA trained it. Either way the model answers differently from its base, so the adapter is in use.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vcr_cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_checkpoint, tmp_path_factory) -> Path:
+    """A LoRA adapter over the tiny checkpoint, saved as `vcr rft train` saves one (adapter + processor), with
+    non-zero B matrices so that it changes the model's answers."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from rft.config import RftConfig
+    from rft.train import lora_config
+
+    folder = tmp_path_factory.mktemp("runs") / "ground"
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    peft_model = get_peft_model(model, lora_config(RftConfig.from_dict({})))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    peft_model.save_pretrained(folder)
+    AutoProcessor.from_pretrained(tiny_checkpoint).save_pretrained(folder)
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tiny_checkpoint)
+    return folder
+
+
+def _logits(runtime, clip):
+    import torch
+
+    from vcr_cli.video import sample_video
+
+    inputs = runtime.build_inputs("a square moves", sample_video(clip))
+    with torch.no_grad():
+        return runtime.model(**inputs).logits
+
+
+def test_an_adapter_loads_as_its_merged_model(adapter, tiny_checkpoint, clip, tmp_path):
+    import torch
+
+    from rft.merge import merge_adapter
+    from vcr_cli.runtime import load_runtime
+
+    runtime = load_runtime(str(adapter), quant="none", device="cpu")
+    assert runtime.base_model == str(tiny_checkpoint)
+    assert runtime.describe() == {"id": str(adapter), "quant": "none", "device": "cpu",
+                                  "adapter_base": str(tiny_checkpoint)}
+    merged = load_runtime(str(merge_adapter(adapter, tmp_path / "merged")), quant="none", device="cpu")
+    base = load_runtime(str(tiny_checkpoint), quant="none", device="cpu")
+    with_adapter = _logits(runtime, clip)
+    torch.testing.assert_close(with_adapter, _logits(merged, clip), atol=1e-5, rtol=1e-5)
+    assert (with_adapter - _logits(base, clip)).abs().max() > 1e-2  # the adapter is in use
+
+
+def test_an_adapter_over_a_4bit_base_keeps_its_lora_layers(adapter, tiny_checkpoint, clip):
+    from peft.tuners.lora import LoraLayer
+
+    from vcr_cli.runtime import load_runtime
+
+    runtime = load_runtime(str(adapter), quant="4bit", device="cpu")
+    lora = [m for m in runtime.model.modules() if isinstance(m, LoraLayer)]
+    assert lora and all(type(m.base_layer).__name__ == "Linear4bit" for m in lora)
+    assert not any("visual" in name for name, m in runtime.model.named_modules() if isinstance(m, LoraLayer))
+    base = load_runtime(str(tiny_checkpoint), quant="4bit", device="cpu")
+    assert (_logits(runtime, clip) - _logits(base, clip)).abs().max() > 1e-2
+
+
+def test_vcr_ground_with_an_adapter_folder(adapter, tiny_checkpoint, clip, tmp_path):
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["ground", str(clip), "a square moves", "--model", str(adapter), "--quant", "none",
+                                 "--device", "cpu", "--max-new-tokens", "8", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["model"] == str(adapter) and data["runtime"]["adapter_base"] == str(tiny_checkpoint)
