@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vcr_cli.errors import ModelLoadError, UsageError
+from vcr_cli.errors import ModelLoadError, UsageError, first_line
 from vcr_cli.runtime import adapter_base
 
 
@@ -40,13 +40,13 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, dtype="auto", use_safetensors=True)
             processor = AutoProcessor.from_pretrained(str(processor_source))
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelLoadError(f"cannot load the base model {base!r} ({type(exc).__name__}: {reason}); "
                              "pass --base-model with a local copy of it") from None
     try:
         merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelLoadError(f"the adapter in {adapter_dir} does not fit {base!r} ({reason})") from None
 
     from vcr_cli.outputs.atomic import atomic_dir, umask_modes

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import ProgressCallback, TrainerCallback
 
 from rft.config import RftConfig
-from vcr_cli.errors import ModelLoadError, UsageError, VcrError
+from vcr_cli.errors import ModelLoadError, UsageError, VcrError, first_line
 
 if TYPE_CHECKING:
     from rft.data import Example
@@ -222,7 +222,7 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
         processor = AutoProcessor.from_pretrained(source)
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **kwargs)
     except Exception as exc:  # OSError (not found / offline), ValueError, safetensors errors ...
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelLoadError(f"cannot load the base model {model_id!r} ({type(exc).__name__}: {reason})") from None
     if cfg.quant != "none":
         from peft import prepare_model_for_kbit_training

@@ -34,7 +34,7 @@ from vcr_cli.batch import (
     prepare_job,
     start_batch,
 )
-from vcr_cli.errors import UsageError, VcrError
+from vcr_cli.errors import UsageError, VcrError, first_line
 
 INSTALL_HINT = ("--engine ray needs Ray, which is not installed: pip install 'vcr[ray]' "
                 "(from a checkout: pip install -e '.[ray]')")
@@ -117,7 +117,8 @@ def connect(ray, options: RayOptions) -> bool:
         try:
             ray.init(address=options.address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"cannot join the Ray cluster at {options.address}: {_first_line(exc)} (start one "
+            reason = first_line(exc, limit=300)
+            raise UsageError(f"cannot join the Ray cluster at {options.address}: {reason} (start one "
                              "with `ray start --head`, or leave out --ray-address for a local one)") from None
         return True
     cpus = os.cpu_count() or 1
@@ -288,12 +289,12 @@ class _Driver:
             self._worker_died(slot, exc, job)
             return
         except self.ray.exceptions.RayTaskError as exc:  # run() itself failed (execute_job records job errors)
-            record = _failed(job, _first_line(exc.cause if exc.cause is not None else exc))
+            record = _failed(job, first_line(exc.cause if exc.cause is not None else exc, limit=300))
         self._write(job, record)
 
     def _worker_died(self, slot: _Slot, exc: Exception, job: Job | None = None) -> None:
         """Put the dead worker's jobs (`job`, whose call failed, and the others) back; start a replacement."""
-        self.last_death = _first_line(exc)
+        self.last_death = first_line(exc, limit=300)
         self.summary.workers_lost += 1
         try:  # an unreachable (not dead) actor must not go on holding a model
             self.ray.kill(slot.actor)
@@ -318,7 +319,7 @@ class _Driver:
         self.deaths[job.id] = self.deaths.get(job.id, 0) + 1
         if self.deaths[job.id] >= MAX_ATTEMPTS:
             self._write(job, _failed(job, f"the Ray worker died {MAX_ATTEMPTS} times while running this job "
-                                          f"({_first_line(exc)})"))
+                                          f"({first_line(exc, limit=300)})"))
         else:
             self.summary.retried += 1
             self.queue.appendleft(job)
@@ -342,8 +343,3 @@ class _Driver:
 
 def _failed(job: Job, error: str) -> dict:
     return {**job_line(job), "status": "error", "error": error, "result": None, "seconds": 0.0}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -25,3 +25,9 @@ class ModelLoadError(VcrError):
 
 class OutputError(VcrError):
     """An output file could not be written."""
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """A library exception as one short line for a user-facing message (its type name when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -10,7 +10,7 @@ import os
 import socket
 from urllib.parse import urlparse
 
-from vcr_cli.errors import ModelLoadError
+from vcr_cli.errors import ModelLoadError, first_line
 
 # What a Qwen2.5-VL checkpoint needs (no .bin/.pt duplicates of the safetensors weights).
 CHECKPOINT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
@@ -66,7 +66,7 @@ def ensure_available(model_id: str) -> str:
     try:
         return snapshot_download(model_id, allow_patterns=CHECKPOINT_PATTERNS)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelLoadError(f"could not download {model_id!r} ({type(exc).__name__}: {reason}). "
                              + _fix(model_id)) from None
     finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vcr_cli.errors import ModelLoadError, UsageError
+from vcr_cli.errors import ModelLoadError, UsageError, first_line
 
 if TYPE_CHECKING:
     from vcr_cli.video import SampledVideo
@@ -463,7 +463,7 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
             attn_implementation="sdpa",
         )
     except Exception as exc:  # OSError, SafetensorError, ValueError, bitsandbytes errors ...
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         reason = f"{type(exc).__name__}: {reason}"
         if not local and isinstance(exc, OSError):
             raise ModelLoadError(
@@ -487,6 +487,6 @@ def _apply_adapter(model, adapter: Path, base_id: str, merge: bool):
     try:
         wrapped = PeftModel.from_pretrained(model, str(adapter))
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)
         raise ModelLoadError(f"the adapter in {adapter} does not fit its base {base_id!r} ({reason})") from None
     return wrapped.merge_and_unload() if merge else wrapped.get_base_model()

@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vcr_cli.errors import BadVideoError
+from vcr_cli.errors import BadVideoError, first_line
 from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS, SamplingPlan, plan_sampling
 
 if TYPE_CHECKING:
@@ -163,11 +163,6 @@ def _check_path(path: Path) -> None:
         raise BadVideoError(f"video is empty (0 bytes): {path}")
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
-
-
 def _open(path: str | Path):
     import av
 
@@ -178,7 +173,7 @@ def _open(path: str | Path):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except Exception as exc:  # av.error.*: not a media file FFmpeg recognises
-        raise BadVideoError(f"cannot decode {path} as a video ({_reason(exc)})") from None
+        raise BadVideoError(f"cannot decode {path} as a video ({first_line(exc, limit=160)})") from None
 
 
 def _video_stream(container, path):
@@ -260,7 +255,7 @@ def _probe_file(path: Path) -> VideoInfo:
                         errors += 1
         except av.error.FFmpegError as exc:
             if not pts:
-                raise BadVideoError(f"cannot decode {path} as a video ({_reason(exc)})") from None
+                raise BadVideoError(f"cannot decode {path} as a video ({first_line(exc, limit=160)})") from None
         if first is None:
             if stream.codec_context is None:  # FFmpeg knows no decoder for it: name it from the file itself
                 raise BadVideoError(f"cannot decode {path}: no decoder for its video codec ({_codec_tag(path)}) "
