@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vcr_cli.options import Device, DeviceOpt, ModelOpt, Quant, ThinkOpt
+from vcr_cli.options import Device, DeviceOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
 
 app = typer.Typer(
     help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
@@ -237,10 +237,13 @@ def eval_(
     = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
+    max_new_tokens: MaxNewTokensOpt = 2048,
 ) -> None:
     """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent).
 
-    Example: vcr rft eval data/test.jsonl --model runs/rft1/merged -o metrics.json
+    --model may be a checkpoint or the adapter folder `vcr rft train` wrote (loaded over its base).
+
+    Example: vcr rft eval data/test.jsonl --model runs/rft1 -o metrics.json
     """
     from vcr_cli.console import handle_errors
 
@@ -257,7 +260,7 @@ def eval_(
         check_output_path(output, "metrics")
         check_output_path(predictions, "--predictions")
         metrics = evaluate(data_path=data, model=model, quant=quant.value, device=device.value, think=think,
-                           predictions_path=predictions)
+                           predictions_path=predictions, max_new_tokens=max_new_tokens)
         _write_metrics(metrics, output)
 
 

@@ -437,7 +437,9 @@ def test_accelerate_configs_parse(name):
 # ------------------------------------------------------------------ the command line, end to end
 
 
-def test_cli_train_merge_eval_score(tiny_checkpoint, clip, tmp_path):
+def test_cli_train_merge_eval_score(replica_checkpoint, clip, tmp_path):
+    """On VideoChat-R1_7B's files (real vocabulary, sampling generation config): train, evaluate the adapter folder
+    as it is and merged, score the predictions, ground with the merged model."""
     from typer.testing import CliRunner
 
     from vcr_cli.app import app
@@ -446,22 +448,27 @@ def test_cli_train_merge_eval_score(tiny_checkpoint, clip, tmp_path):
     data = write_data(tmp_path / "train.jsonl", ground_lines(clip))
     config = write_config(tmp_path / "tiny.yaml", **TINY)
     out, merged = tmp_path / "run", tmp_path / "merged"
-    result = runner.invoke(app, ["rft", "train", str(data), "--config", str(config), "--model", str(tiny_checkpoint),
-                                 "--output-dir", str(out), "--max-steps", "1", "--device", "cpu"])
+    result = runner.invoke(app, ["rft", "train", str(data), "--config", str(config), "--model",
+                                 str(replica_checkpoint), "--output-dir", str(out), "--max-steps", "1", "--device",
+                                 "cpu"])
     assert result.exit_code == 0, result.output
     assert (out / "adapter_model.safetensors").is_file() and (out / "reward_curve.png").is_file()
     result = runner.invoke(app, ["rft", "merge", str(out), "-o", str(merged)])
     assert result.exit_code == 0, result.output
-    predictions, metrics = tmp_path / "predictions.jsonl", tmp_path / "metrics.json"
-    result = runner.invoke(app, ["rft", "eval", str(data), "--model", str(merged), "--quant", "none", "--device",
-                                 "cpu", "--predictions", str(predictions), "-o", str(metrics)])
-    assert result.exit_code == 0, result.output
-    assert json.loads(metrics.read_text())["tasks"]["ground"]["count"] == 2
+    evaluated = {}
+    for name, model in (("merged", merged), ("adapter", out)):
+        predictions, metrics = tmp_path / f"predictions-{name}.jsonl", tmp_path / f"metrics-{name}.json"
+        result = runner.invoke(app, ["rft", "eval", str(data), "--model", str(model), "--quant", "none", "--device",
+                                     "cpu", "--max-new-tokens", "16", "--predictions", str(predictions), "-o",
+                                     str(metrics)])
+        assert result.exit_code == 0, result.output
+        evaluated[name] = json.loads(metrics.read_text())
+        assert evaluated[name]["tasks"]["ground"]["count"] == 2
     result = runner.invoke(app, ["rft", "score", str(predictions), "-o", str(tmp_path / "scored.json")])
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "scored.json").read_text()) == json.loads(metrics.read_text())
+    assert json.loads((tmp_path / "scored.json").read_text()) == evaluated["adapter"]
     result = runner.invoke(app, ["ground", str(clip), "the light changes", "--model", str(merged), "--quant", "none",
-                                 "--device", "cpu", "-o", str(tmp_path / "ground.json")])
+                                 "--device", "cpu", "--max-new-tokens", "16", "-o", str(tmp_path / "ground.json")])
     assert result.exit_code == 0, result.output
     # an unknown config key is a usage error (exit 2) naming the closest key
     bad = write_config(tmp_path / "bad.yaml", num_generation=4)
