@@ -52,8 +52,9 @@ def _untimed(value):
     return value
 
 
-def test_ray_engine_writes_the_local_engines_lines(ray_address, tiny_checkpoint, clip, tmp_path):
-    """Two workers, a random tiny model (its tokens follow every input token): every line equals the local one."""
+def test_ray_engine_writes_the_local_engines_lines(ray_address, replica_checkpoint, clip, tmp_path):
+    """Two workers, a random replica of VideoChat-R1_7B's files (real vocabulary, its sampling generation config;
+    its tokens follow every input token): every line equals the local one."""
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copy(clip, folder / "a.mp4")
@@ -65,7 +66,7 @@ def test_ray_engine_writes_the_local_engines_lines(ray_address, tiny_checkpoint,
         {"task": "track", "video": "a.mp4", "object": "square", "box": [10, 10, 30, 30], "refine": False, "id": "t"},
         {"task": "ground", "video": "a.mp4", "query": "a square", "fps": 4.0, "id": "g4"},
     ])
-    common = [str(manifest), "--model", str(tiny_checkpoint), "--quant", "none", "--max-new-tokens", "12",
+    common = [str(manifest), "--model", str(replica_checkpoint), "--quant", "none", "--max-new-tokens", "12",
               "--max-pixels", "12544"]
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
 
