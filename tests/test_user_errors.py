@@ -45,8 +45,22 @@ def test_lora_adapter_whose_base_is_missing_says_whose_base_and_how_to_merge(tmp
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert "\n" not in line and line.startswith(f"error: model directory not found: {base}")
-    assert f"(the base model of the adapter {adapter}; to use another copy, merge with `vcr rft merge {adapter} " \
-           f"--base-model DIR -o {adapter}-merged`)" in line
+    assert line.endswith(f"(the base model of the adapter {adapter}; to use another copy DIR: `vcr rft merge "
+                         f"{adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged)")
+
+
+def test_lora_adapter_whose_hub_base_is_not_cached_says_how_to_get_it(tmp_path, clip):
+    adapter = tmp_path / "runs" / "ground"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "OpenGVLab/VideoChat-R1_7B",
+                                                            "peft_type": "LORA"}))
+    result = runner.invoke(app, ["ground", str(clip), "a square", "--model", str(adapter), "--device", "cpu"])
+    assert result.exit_code == 1, result.output
+    line = result.output.strip()
+    assert line == ("error: model 'OpenGVLab/VideoChat-R1_7B' is not in the local cache and HF_HUB_OFFLINE is set. "
+                    "Get it into the Hugging Face cache (`hf download OpenGVLab/VideoChat-R1_7B` where the hub is "
+                    "reachable) and run again, or merge the adapter into a local copy DIR: `vcr rft merge "
+                    f"{adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged")
 
 
 def test_rft_train_offers_only_the_quant_it_supports():

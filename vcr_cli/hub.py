@@ -46,16 +46,19 @@ def hub_reachable(timeout: float = 5.0) -> bool:
         return False
 
 
-def ensure_available(model_id: str) -> str:
-    """A hub id that is cached, or is downloaded now with a progress bar; ModelLoadError (fast) if neither."""
+def ensure_available(model_id: str, fix: str | None = None) -> str:
+    """A hub id that is cached, or is downloaded now with a progress bar; ModelLoadError (fast) if neither.
+
+    `fix` replaces the default advice (download it, pass --model DIR) where that is not the way out."""
+    fix = fix or _fix(model_id)
     if is_cached(model_id):
         return model_id
     if offline():
         raise ModelLoadError(f"model {model_id!r} is not in the local cache and HF_HUB_OFFLINE is set. "
-                             + _fix(model_id))
+                             + fix)
     if not hub_reachable():
         raise ModelLoadError(f"model {model_id!r} is not in the local cache and the Hugging Face hub cannot be "
-                             "reached from here. " + _fix(model_id))
+                             "reached from here. " + fix)
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
@@ -68,6 +71,6 @@ def ensure_available(model_id: str) -> str:
     except Exception as exc:
         reason = first_line(exc)
         raise ModelLoadError(f"could not download {model_id!r} ({type(exc).__name__}: {reason}). "
-                             + _fix(model_id)) from None
+                             + fix) from None
     finally:
         disable_progress_bars()

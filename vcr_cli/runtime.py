@@ -87,7 +87,7 @@ def adapter_base(adapter_dir: Path) -> str | None:
     return config.get("base_model_name_or_path") or None
 
 
-def _model_source(model_id: str) -> tuple[str, bool]:
+def _model_source(model_id: str, hub_fix: str | None = None) -> tuple[str, bool]:
     """(where to load from, whether it is a local folder): a local checkpoint folder, else the hub cache."""
     local = Path(model_id).expanduser()
     if local.exists() or model_id.startswith((".", "/", "~")):
@@ -95,7 +95,8 @@ def _model_source(model_id: str) -> tuple[str, bool]:
         return str(local), True
     from vcr_cli.hub import ensure_available
 
-    return ensure_available(model_id), False  # fails fast when unreachable; downloads with a progress bar
+    # fails fast when unreachable; downloads with a progress bar
+    return ensure_available(model_id, fix=hub_fix), False
 
 
 @dataclass
@@ -439,12 +440,15 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
             raise UsageError(f"{adapter}/adapter_config.json names no base model; merge it with "
                              f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
     weights_id = base_id or model_id
+    merge_fix = f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged"
     try:
-        source, local = _model_source(weights_id)
-    except (UsageError, ModelLoadError) as exc:
-        if base_id:  # the same error, saying whose base it is and how to point at another copy
-            raise type(exc)(f"{exc} (the base model of the adapter {adapter}; to use another copy, merge with "
-                            f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`)") from None
+        source, local = _model_source(weights_id, hub_fix=base_id and (
+            f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
+            f"again, or merge the adapter into a local copy DIR: {merge_fix}"))
+    except UsageError as exc:
+        if base_id:  # the same error, saying whose base it is and how to use another copy
+            raise UsageError(f"{exc} (the base model of the adapter {adapter}; to use another copy DIR: "
+                             f"{merge_fix})") from None
         raise
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
