@@ -90,3 +90,18 @@ def test_vcr_ground_with_an_adapter_folder(adapter, tiny_checkpoint, clip, tmp_p
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["model"] == str(adapter) and data["runtime"]["adapter_base"] == str(tiny_checkpoint)
+
+
+def test_doctor_checks_an_adapters_base(adapter, tiny_checkpoint, clip, tmp_path):
+    from vcr_cli.checks import check_model
+
+    check = check_model(str(adapter))
+    assert check.ok and check.detail == f"LoRA adapter {adapter} over local directory {tiny_checkpoint}"
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    (orphan / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tmp_path / "gone")}))
+    check = check_model(str(orphan))
+    assert not check.ok and check.detail == f"LoRA adapter {orphan} over local directory {tmp_path / 'gone'} not found"
+    (orphan / "adapter_config.json").write_text("{ not json")
+    result = runner.invoke(app, ["ground", str(clip), "q", "--model", str(orphan), "--device", "cpu"])
+    assert result.exit_code == 2 and result.output.startswith(f"error: cannot read {orphan / 'adapter_config.json'}")

@@ -115,8 +115,19 @@ def check_encoder() -> Check:
 def check_model(model_id: str) -> Check:
     from pathlib import Path
 
+    from vcr_cli.runtime import adapter_base, is_adapter_dir
+
     local = Path(model_id).expanduser()
-    if local.exists():
+    if is_adapter_dir(local):  # `vcr rft train`'s output: what matters is whether its base is here
+        base = adapter_base(local)
+        if not base:
+            return Check("model", False, f"LoRA adapter {local} names no base model",
+                         f"vcr rft merge {local} --base-model BASE -o {local}-merged, then --model {local}-merged")
+        found = check_model(base)
+        return Check("model", found.ok, f"LoRA adapter {local} over {found.detail}", found.fix, found.required)
+    if local.exists() or model_id.startswith((".", "/", "~")):  # a path, as `load_runtime` decides
+        if not local.is_dir():
+            return Check("model", False, f"local directory {local} not found", "pass --model an existing directory")
         ok = (local / "config.json").exists() and any(local.glob("*.safetensors"))
         return Check("model", ok, f"local directory {local}",
                      "" if ok else "the directory needs config.json and *.safetensors weights")

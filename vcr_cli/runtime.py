@@ -83,8 +83,12 @@ def adapter_base(adapter_dir: Path) -> str | None:
     """The base model an adapter folder names (`base_model_name_or_path`), or None."""
     import json
 
-    config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    return config.get("base_model_name_or_path") or None
+    try:
+        config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"cannot read {adapter_dir / 'adapter_config.json'} ({first_line(exc)})") from None
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    return str(base) if base else None
 
 
 def _model_source(model_id: str, hub_fix: str | None = None) -> tuple[str, bool]:
