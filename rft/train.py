@@ -210,7 +210,8 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
     local = Path(model_id).expanduser()
     if model_id.startswith((".", "/", "~")) and not local.is_dir():
         raise UsageError(f"model directory not found: {local}")
-    source = str(local) if local.is_dir() else model_id
+    # absolute: the adapter records this as its base (`base_model_name_or_path`), read later from any folder
+    source = str(local.resolve()) if local.is_dir() else model_id
     device = args.device.type
     precision = precision or training_precision(device, cfg.full, cfg.quant, zero_stage(args))
     kwargs: dict[str, Any] = {"dtype": getattr(torch, precision.load),

@@ -105,3 +105,15 @@ def test_doctor_checks_an_adapters_base(adapter, tiny_checkpoint, clip, tmp_path
     (orphan / "adapter_config.json").write_text("{ not json")
     result = runner.invoke(app, ["ground", str(clip), "q", "--model", str(orphan), "--device", "cpu"])
     assert result.exit_code == 2 and result.output.startswith(f"error: cannot read {orphan / 'adapter_config.json'}")
+
+
+def test_training_from_a_relative_path_names_an_absolute_base(tiny_checkpoint, tmp_path, monkeypatch):
+    """The adapter's `base_model_name_or_path` is the path training loaded: relative, it would only resolve from
+    the folder training ran in."""
+    from rft.config import RftConfig
+    from rft.train import grpo_args, load_policy
+
+    monkeypatch.chdir(tiny_checkpoint.parent)
+    cfg = RftConfig.from_dict({"model": tiny_checkpoint.name})
+    model, _ = load_policy(cfg, grpo_args(cfg, tmp_path / "run", "cpu", [1.0]))
+    assert model.name_or_path == str(tiny_checkpoint)
