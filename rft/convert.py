@@ -222,14 +222,16 @@ def _object_class(sequence: Path) -> str | None:
 
 
 def got10k_boxes(sequence: Path) -> list[list[float]]:
-    """The 8 boxes of a GOT-10k sequence: ``groundtruth.txt`` at the paper's 7 tracking frames, the last twice.
+    """The 8 boxes of a GOT-10k sequence: ``groundtruth.txt`` at the paper's 7 tracking frames, laid out as in
+    VideoChat-R1's data: the start box, then one box per fed frame (`sampling.BOX_FRAME`, the table `vcr track`
+    reads answers by).
 
-    The model sees those 7 frames (first, int(i*(n-1)/6) for i=1..5, last), padded to 8 by repeating the last
-    (Qwen's temporal patch is 2 frames); boxes are ``[x0, y0, x1, y1]`` normalised by the frame size, 3 decimals.
+    The model sees those 7 frames (first, int(i*(n-1)/6) for i=1..5, last); boxes are ``[x0, y0, x1, y1]``
+    normalised by the frame size, 3 decimals.
     """
     from PIL import Image
 
-    from vcr_cli.sampling import tracking_frame_indices
+    from vcr_cli.sampling import BOX_FRAME, tracking_frame_indices
     from vcr_cli.video import IMAGE_SUFFIXES
 
     frames = sorted(p for p in sequence.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -243,7 +245,8 @@ def got10k_boxes(sequence: Path) -> list[list[float]]:
     with Image.open(frames[0]) as image:
         width, height = image.size
     boxes = []
-    for index in [*tracking_frame_indices(len(frames)), len(frames) - 1]:
+    fed = tracking_frame_indices(len(frames))
+    for index in (fed[k] for k in BOX_FRAME):
         try:
             x, y, w, h = (float(v) for v in rows[index].replace(",", " ").split())
         except ValueError:

@@ -98,9 +98,10 @@ def test_got10k_folders_as_released(tmp_path, monkeypatch):
     assert code == 0, output
     assert [(x["video"], x["object"]) for x in lines] == [(f"{split}/GOT-10k_Val_000002", "motorcycle wheel"),
                                                           (f"{split}/GOT-10k_Val_000001", "sloth")]
-    # 13 frames: the 7 tracking frames are 0, 2, 4, 6, 8, 10, 12; the last is repeated for the 8th box
+    # 13 frames: the 7 tracking frames are 0, 2, 4, 6, 8, 10, 12; laid out as VideoChat-R1's data (gt[0] the start
+    # box, gt[1] nearly the same): the start box, then fed frame k-1 for box k -- the table `vcr track` reads by
     assert lines[1]["solution"]["boxes"] == [[x0, 0.05, round(x0 + 0.1, 3), 0.15] for x0 in
-                                             (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6)]
+                                             (0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)]
     assert lines[0]["solution"]["boxes"][0] == [0.0, 0.05, 0.1, 0.15] and len(lines[0]["solution"]["boxes"]) == 8
 
     code, one, output = _convert("--from", "got10k", split / "GOT-10k_Val_000001")  # one sequence folder

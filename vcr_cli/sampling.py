@@ -150,6 +150,15 @@ def tracking_frame_indices(total_frames: int) -> list[int]:
     return [0] + [int(i * step) for i in range(1, 6)] + [total_frames - 1]
 
 
+# Answer box k -> index of the fed tracking frame it belongs to. Inferred, not published (reference §5): in
+# VideoChat-R1's training data gt[0] is the start box and gt[1] nearly repeats it while 7 frames are fed, so box 0
+# echoes the start box and box k >= 1 belongs to fed frame k - 1. `vcr track` reads answers and `vcr rft convert`
+# writes GOT-10k ground truth by this one table.
+BOX_FRAME = (0, 0, 1, 2, 3, 4, 5, 6)
+BOX_ALIGNMENT_NOTE = ("inferred, not published: in VideoChat-R1's training data gt[0] is the start box and gt[1] "
+                      "nearly repeats it while 7 frames are fed, so box 0 echoes the start box and box k >= 1 "
+                      "belongs to fed frame k-1")
+
 TRACK_FPS = 2.0  # tracking frame lists carry no timing: VideoChat-R1 always fed them at fps 2
 
 

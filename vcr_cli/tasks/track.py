@@ -16,7 +16,8 @@ at fps 2 (the real spacing is recorded in the JSON).
 Which frame each of the 8 answer boxes belongs to is *inferred, not published* (reference §5): in the
 training data `gt[0]` is the start box (the prompt's `[START]`) and `gt[1]` is nearly identical to it
 in every example, while 7 frames are fed. So box 0 echoes the start box, and box k >= 1 belongs to
-fed frame k-1 (box 1 to the start frame, box 7 to the last frame). `BOX_FRAME` encodes this.
+fed frame k-1 (box 1 to the start frame, box 7 to the last frame). `sampling.BOX_FRAME` encodes this
+(and `vcr rft convert` writes GOT-10k ground truth by it).
 
 Without a start box the object is located in the first frame by Qwen2.5-VL's image grounding
 (`{"bbox_2d": [...]}` in pixels of the resized image, mapped back to the original frame).
@@ -38,6 +39,8 @@ from vcr_cli.parsing import extract_think, parse_bbox_2d, parse_track_lenient, p
 from vcr_cli.prompts import render_track
 from vcr_cli.results import base_result
 from vcr_cli.sampling import (
+    BOX_ALIGNMENT_NOTE,
+    BOX_FRAME,
     IMAGE_FACTOR,
     SamplingPlan,
     plan_tracking,
@@ -55,12 +58,6 @@ if TYPE_CHECKING:
 
 KEYFRAMES = 8  # boxes per answer (VideoChat-R1's tracking format), and frames the processor sees (7 + 1 repeated)
 FED_FRAMES = 7  # distinct frames fed per window: sampling.tracking_frame_indices (reference §5)
-# Answer box k -> index of the fed frame it belongs to (inferred from the training data, see the module doc):
-# box 0 is the start box echoed, box k >= 1 is fed frame k - 1.
-BOX_FRAME = (0, 0, 1, 2, 3, 4, 5, 6)
-BOX_ALIGNMENT_NOTE = ("inferred, not published: in VideoChat-R1's training data gt[0] is the start box and gt[1] "
-                      "nearly repeats it while 7 frames are fed, so box 0 echoes the start box and box k >= 1 "
-                      "belongs to fed frame k-1")
 DEFAULT_WINDOW_S = TRACK_WINDOW_S  # about one GOT-10k training sequence (~150 frames at 10 fps)
 TRAINING_TRACK_FPS = 2.0  # the nominal fps VideoChat-R1's tracking frame lists were always fed at
 GROUNDING_PROMPT = "Locate the {object} in this image and output its bbox coordinates in JSON format."
