@@ -146,9 +146,9 @@ def convert(
         from rft.convert import convert as convert_lines
         from rft.convert import got10k_default_root, to_jsonl
         from vcr_cli.console import console
-        from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
+        from vcr_cli.outputs.atomic import check_outputs, write_text_atomic
 
-        check_output_path(output, "output")
+        check_outputs(((output, "output"),), inputs=(source,), stdout_ok=("output",))
         if video_root is None and kind is SourceFormat.got10k and source.is_dir():
             video_root = str(got10k_default_root(source))
         video_dir = os.path.expanduser(video_root) if video_root is not None else None
@@ -177,9 +177,9 @@ def score(
 
     with handle_errors():
         from rft.score import score_file
-        from vcr_cli.outputs.atomic import check_output_path
+        from vcr_cli.outputs.atomic import check_outputs
 
-        check_output_path(output, "metrics")
+        check_outputs(((output, "metrics"),), inputs=(predictions,), stdout_ok=("metrics",))
         _write_metrics(score_file(predictions), output)
 
 
@@ -253,12 +253,11 @@ def eval_(
         quiet_libraries()
         from rft.evaluate import evaluate
         from vcr_cli.errors import UsageError
-        from vcr_cli.outputs.atomic import check_output_path
+        from vcr_cli.outputs.atomic import check_outputs
 
         if not data.is_file():
             raise UsageError(f"data file not found: {data}")
-        check_output_path(output, "metrics")
-        check_output_path(predictions, "--predictions")
+        check_outputs(((output, "metrics"), (predictions, "--predictions")), inputs=(data,), stdout_ok=("metrics",))
         metrics = evaluate(data_path=data, model=model, quant=quant.value, device=device.value, think=think,
                            predictions_path=predictions, max_new_tokens=max_new_tokens)
         _write_metrics(metrics, output)

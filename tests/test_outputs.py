@@ -190,3 +190,65 @@ def test_dev_stdout_redirected_to_a_file_is_appended_to_not_replaced(tmp_path):
     with open(out, "w") as handle:
         subprocess.run([sys.executable, "-c", snippet], stdout=handle, check=True, timeout=60)
     assert out.read_text() == "before\ndata\nafter\n" and _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------ outputs against inputs and each other
+
+
+@pytest.mark.parametrize("flag", ["-o", "--annotate", "--srt"])
+def test_an_output_naming_the_input_video_is_refused_and_the_video_kept(clip, tmp_path, flag):
+    before = clip.read_bytes()
+    link = tmp_path / "hard.mp4"
+    os.link(clip, link)  # a hard link is the same file under another name
+    for target in (clip, link):
+        result = runner.invoke(app, ["ground", str(clip), "a square", flag, str(target), "--model", "never-loaded"])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("error: ") and f"is the input {clip}: writing it would replace it" in \
+            result.output and result.output.count("\n") == 1
+    assert clip.read_bytes() == before
+
+
+def test_two_outputs_naming_one_file_are_refused(clip, tmp_path):
+    out = tmp_path / "o1.json"
+    result = runner.invoke(app, ["ground", str(clip), "a square", "-o", str(out), "--srt", str(out)])
+    assert result.exit_code == 2 and f"JSON and --srt both name {out}; give each its own file" in result.output
+    link = tmp_path / "link.srt"
+    link.symlink_to(out)
+    result = runner.invoke(app, ["track", str(clip), "--object", "square", "--box", "1,1,9,9", "-o", str(out),
+                                 "--mot", str(link)])
+    assert result.exit_code == 2 and "JSON and --mot both name" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [["ground", "{clip}", "q", "--srt", "-"], ["ground", "{clip}", "q", "--annotate", "-"],
+                                  ["ask", "{clip}", "what?", "--srt", "-"], ["batch", "{jobs}", "-o", "-"],
+                                  ["view", "{result}", "-o", "-"], ["rft", "eval", "{jobs}", "--predictions", "-"]])
+def test_dash_is_stdout_only_where_stdout_can_take_it(clip, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"task": "ground", "video": str(clip), "query": "q"}) + "\n")
+    result_file = tmp_path / "r.json"
+    result_file.write_text(json.dumps({"task": "ground", "video": {"path": str(clip)}}))
+    filled = [a.format(clip=clip, jobs=jobs, result=result_file) for a in args]
+    result = runner.invoke(app, filled)
+    assert result.exit_code == 2, result.output
+    assert "cannot be written to stdout ('-'); give a file name" in result.output
+    assert not (tmp_path / "-").exists()
+
+
+def test_outputs_that_replace_their_inputs_elsewhere(tmp_path):
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("")
+    result = runner.invoke(app, ["rft", "score", str(preds), "-o", str(preds)])
+    assert result.exit_code == 2 and f"metrics {preds} is the input {preds}" in result.output
+    page = tmp_path / "r.json"
+    page.write_text(json.dumps({"task": "ground", "video": {"path": "v.mp4"}}))
+    result = runner.invoke(app, ["view", str(page), "-o", str(page)])
+    assert result.exit_code == 2 and "is the input" in result.output
+    assert json.loads(page.read_text())["task"] == "ground"
+
+
+def test_devices_take_several_outputs():
+    from vcr_cli.outputs.atomic import check_outputs
+
+    check_outputs((("/dev/null", "JSON"), ("/dev/null", "--srt")), inputs=("/dev/null",))  # nothing replaced

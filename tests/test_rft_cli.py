@@ -233,7 +233,7 @@ def test_eval_writes_metrics(tmp_path, stub):
                                  str(preds), "--no-think"])
     assert result.exit_code == 0, result.output
     assert calls["evaluate"] == {"data_path": data, "model": "ckpt", "quant": "4bit", "device": "auto",
-                                 "think": False, "predictions_path": preds}
+                                 "think": False, "predictions_path": preds, "max_new_tokens": 2048}
     assert json.loads(out.read_text()) == METRICS
     assert "mIoU" in result.stdout
 

@@ -107,7 +107,7 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     from rich.markup import escape
 
     from vcr_cli.console import console, stdout
-    from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.outputs.atomic import check_outputs
     from vcr_cli.outputs.text import write_json, write_srt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
     from vcr_cli.results import add_peak_gpu_memory
@@ -115,8 +115,8 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     from vcr_cli.video import probe
 
     asked = collect_questions(question, options, questions_file)
-    for path, what in ((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")):
-        check_output_path(path, what)
+    check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")), inputs=(video, questions_file),
+                  stdout_ok=("JSON",))
     info = probe(video)
     runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
                                                 SamplingOptions(fps, max_frames, max_pixels), info=info)

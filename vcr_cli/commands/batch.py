@@ -105,17 +105,15 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
     from vcr_cli.batch import load_manifest, run_batch
     from vcr_cli.console import console, quiet_libraries, status
     from vcr_cli.errors import UsageError
-    from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.outputs.atomic import check_outputs
     from vcr_cli.runtime import load_runtime
 
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
     jobs = load_manifest(manifest)
-    check_output_path(output, "results")
+    check_outputs(((output, "results"),), inputs=(manifest,))  # appended to and resumed: a file, never stdout
     if output.exists() and output.stat().st_size > 0 and not (resume or overwrite):
         raise UsageError(f"{output} already holds results; pass --resume to continue it or --overwrite to start over")
-    if output.resolve() == Path(manifest).resolve():
-        raise UsageError("the results file must not be the manifest itself")
     quiet_libraries()
 
     def load():

@@ -76,7 +76,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
          quant, device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
     from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
-    from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.outputs.atomic import check_outputs
     from vcr_cli.outputs.text import write_json, write_srt, write_vtt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
     from vcr_cli.results import add_peak_gpu_memory
@@ -88,8 +88,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     query = query.strip()
     if not query:
         raise UsageError('the query is empty; describe the event, e.g. "person opens door"')
-    for path, what in ((output, "JSON"), (annotate, "--annotate"), (srt, "--srt"), (chapters, "--chapters")):
-        check_output_path(path, what)
+    check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt"), (chapters, "--chapters")),
+                  inputs=(video,), stdout_ok=("JSON",))
     info = probe(video)
     sampling = SamplingOptions(fps, max_frames, max_pixels)
     if info.duration <= window:

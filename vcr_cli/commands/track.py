@@ -75,7 +75,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
          device, think, max_new_tokens, max_pixels) -> None:
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
-    from vcr_cli.outputs.atomic import check_output_path
+    from vcr_cli.outputs.atomic import check_outputs
     from vcr_cli.results import add_peak_gpu_memory
     from vcr_cli.tasks import track as task
     from vcr_cli.video import probe
@@ -84,8 +84,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     if not name:
         raise UsageError('the object name is empty; say what to track, e.g. --object "red car"')
     box_values = task.parse_box_text(box) if box is not None else None
-    for path, what in ((output, "JSON"), (annotate, "--annotate"), (mot, "--mot")):
-        check_output_path(path, what)
+    check_outputs(((output, "JSON"), (annotate, "--annotate"), (mot, "--mot")), inputs=(video,), stdout_ok=("JSON",))
     info = probe(video)
     first, last = task.frame_range(info, start, end)
     start_box = task.validate_start_box(box_values, info.width, info.height, normalized) if box_values else None

@@ -25,13 +25,13 @@ def view(
     Example: vcr view result.json -o result.html
     """
     from vcr_cli.console import console, handle_errors, warn
-    from vcr_cli.outputs.atomic import check_output_path, write_text_atomic
+    from vcr_cli.outputs.atomic import check_outputs, write_text_atomic
     from vcr_cli.viewer import find_video, load_result, render_page, video_source
 
     with handle_errors():
         data = load_result(result)
         page = output or result.with_suffix(".html")
-        check_output_path(page, "--output")
+        check_outputs(((page, "--output"),), inputs=(result, video))
         path, found = find_video(data, result, video)
         if not found and not embed:
             warn(f"video {path} not found (from here or beside {result}): the page will show no video; "

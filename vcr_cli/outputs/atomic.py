@@ -18,7 +18,7 @@ import secrets
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from vcr_cli.errors import OutputError, UsageError
@@ -89,6 +89,41 @@ def check_output_path(path: str | Path | None, what: str = "output") -> None:
         raise UsageError(f"cannot write {what} {p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UsageError(f"cannot write {what} {p}: folder {parent} is not writable")
+
+
+def check_outputs(outputs: Iterable[tuple[str | Path | None, str]], inputs: Iterable[str | Path | None] = (),
+                  stdout_ok: Collection[str] = ()) -> None:
+    """`check_output_path` for each (path, what), and what no single path shows: '-' for an output stdout cannot
+    take (only those in `stdout_ok` can), an output that is one of the inputs (writing it would replace the
+    user's file), and two outputs naming one file (one would silently replace the other)."""
+    sources = [Path(p) for p in inputs if p is not None and str(p) != "-"]
+    seen: dict[str, str] = {}
+    for path, what in outputs:
+        if path is None:
+            continue
+        if str(path) == "-":
+            if what not in stdout_ok:
+                raise UsageError(f"{what} cannot be written to stdout ('-'); give a file name")
+            continue
+        check_output_path(path, what)
+        if is_special(path):  # /dev/null and pipes take any number of writers and replace nothing
+            continue
+        target = os.path.realpath(output_target(path))
+        for source in sources:
+            if target == os.path.realpath(source) or _same_inode(Path(target), source):
+                raise UsageError(f"{what} {path} is the input {source}: writing it would replace it; "
+                                 "choose another file name")
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {what} both name {path}; give each its own file")
+        seen[target] = what
+
+
+def _same_inode(a: Path, b: Path) -> bool:
+    """Hard links to one file (paths differ, the file is the same)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _new_temp(target: Path) -> Path:
