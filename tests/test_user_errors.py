@@ -57,8 +57,9 @@ def test_lora_adapter_whose_hub_base_is_not_cached_says_how_to_get_it(tmp_path, 
     result = runner.invoke(app, ["ground", str(clip), "a square", "--model", str(adapter), "--device", "cpu"])
     assert result.exit_code == 1, result.output
     line = result.output.strip()
-    assert line == ("error: model 'OpenGVLab/VideoChat-R1_7B' is not in the local cache and HF_HUB_OFFLINE is set. "
-                    "Get it into the Hugging Face cache (`hf download OpenGVLab/VideoChat-R1_7B` where the hub is "
+    assert line == ("error: model 'OpenGVLab/VideoChat-R1_7B' is no folder here and not in the Hugging Face cache, "
+                    "and HF_HUB_OFFLINE is set. If it is a folder, check the path. Get it into the Hugging Face "
+                    "cache (`hf download OpenGVLab/VideoChat-R1_7B` where the hub is "
                     "reachable) and run again, or merge the adapter into a local copy DIR: `vcr rft merge "
                     f"{adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged")
 
@@ -142,3 +143,13 @@ def test_ctrl_c_echoed_by_a_launcher_does_not_skip_the_checkpoint(monkeypatch):
     launched._first_at -= StopOnInterrupt.LAUNCHER_ECHO_S + 0.1
     with pytest.raises(KeyboardInterrupt):  # a real second Ctrl-C later still stops at once
         launched._handle(2, None)
+
+
+def test_a_mistyped_model_folder_is_not_only_a_hub_id(tmp_path, clip, monkeypatch):
+    """`runs/grond` looks like a hub id (namespace/name): the message says it is no folder here either."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "ground").mkdir(parents=True)
+    result = runner.invoke(app, ["ground", str(clip), "a square", "--model", "runs/grond", "--device", "cpu"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: model 'runs/grond' is no folder here and not in the Hugging Face cache")
+    assert "If it is a folder, check the path." in result.output

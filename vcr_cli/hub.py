@@ -49,16 +49,19 @@ def hub_reachable(timeout: float = 5.0) -> bool:
 def ensure_available(model_id: str, fix: str | None = None) -> str:
     """A hub id that is cached, or is downloaded now with a progress bar; ModelLoadError (fast) if neither.
 
+    Called for a name that is no local folder: `runs/grond` (a mistyped folder) and `OpenGVLab/VideoChat-R1_7B`
+    look alike, so the message covers both.
+
     `fix` replaces the default advice (download it, pass --model DIR) where that is not the way out."""
     fix = fix or _fix(model_id)
     if is_cached(model_id):
         return model_id
     if offline():
-        raise ModelLoadError(f"model {model_id!r} is not in the local cache and HF_HUB_OFFLINE is set. "
-                             + fix)
+        raise ModelLoadError(f"model {model_id!r} is no folder here and not in the Hugging Face cache, and "
+                             f"HF_HUB_OFFLINE is set. If it is a folder, check the path. {fix}")
     if not hub_reachable():
-        raise ModelLoadError(f"model {model_id!r} is not in the local cache and the Hugging Face hub cannot be "
-                             "reached from here. " + fix)
+        raise ModelLoadError(f"model {model_id!r} is no folder here and not in the Hugging Face cache, and the "
+                             f"hub cannot be reached from here. If it is a folder, check the path. {fix}")
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
