@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vcr_cli.errors import ModelLoadError, UsageError, first_line
-from vcr_cli.runtime import adapter_base
+from vcr_cli.runtime import adapter_base, model_source
 
 
 def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
@@ -34,10 +34,14 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
     from vcr_cli.console import quiet_libraries, status
 
     quiet_libraries()
-    processor_source = adapter_dir if (adapter_dir / "processor_config.json").is_file() else base
+    # found as `load_runtime` finds a model: a checked local folder, else the hub cache (fails fast offline)
+    source, _ = model_source(base, hub_fix=f"Download it where the hub is reachable (`hf download {base} "
+                                           "--local-dir DIR`) and pass --base-model DIR",
+                             missing_fix=f"it is the base model of {adapter_dir}; pass --base-model with a local copy")
+    processor_source = adapter_dir if (adapter_dir / "processor_config.json").is_file() else source
     try:
         with status(f"Loading {base}..."):
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(base, dtype="auto", use_safetensors=True)
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, dtype="auto", use_safetensors=True)
             processor = AutoProcessor.from_pretrained(str(processor_source))
     except Exception as exc:
         reason = first_line(exc)

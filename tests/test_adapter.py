@@ -117,3 +117,18 @@ def test_training_from_a_relative_path_names_an_absolute_base(tiny_checkpoint, t
     cfg = RftConfig.from_dict({"model": tiny_checkpoint.name})
     model, _ = load_policy(cfg, grpo_args(cfg, tmp_path / "run", "cpu", [1.0]))
     assert model.name_or_path == str(tiny_checkpoint)
+
+
+def test_merge_with_a_missing_local_base_is_one_line(adapter, tmp_path):
+    import shutil
+
+    moved = tmp_path / "adapter"
+    shutil.copytree(adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    gone = tmp_path / "gone" / "base"
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(gone)}))
+    result = runner.invoke(app, ["rft", "merge", str(moved), "-o", str(tmp_path / "merged")])
+    assert result.exit_code == 2, result.output
+    assert result.output == (f"error: model directory not found: {gone}; it is the base model of {moved}; pass "
+                             "--base-model with a local copy\n")
+    assert not (tmp_path / "merged").exists()

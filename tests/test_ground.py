@@ -118,7 +118,7 @@ def test_frames_match_qwen_vl_utils(bunny):
         (["DIR", "q"], 2, "directory"),
         (["CLIP", "  "], 2, "query is empty"),
         (["CLIP", "q", "--model", "/no/such/model"], 2, "model directory not found"),
-        (["CLIP", "q", "--model", "NOTMODEL"], 1, "not a model checkpoint"),
+        (["CLIP", "q", "--model", "NOTMODEL"], 2, "not a model checkpoint"),
         (["CLIP", "q", "-o", "DIR"], 2, "is a directory"),
         (["CLIP", "q", "--annotate", "/no/such/folder/out.mp4"], 2, "does not exist"),
     ],

@@ -45,8 +45,9 @@ def test_lora_adapter_whose_base_is_missing_says_whose_base_and_how_to_merge(tmp
     assert result.exit_code == 2, result.output
     line = result.output.strip()
     assert "\n" not in line and line.startswith(f"error: model directory not found: {base}")
-    assert line.endswith(f"(the base model of the adapter {adapter}; to use another copy DIR: `vcr rft merge "
-                         f"{adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged)")
+    assert line == (f"error: model directory not found: {base}; it is the base model of the adapter {adapter}; to "
+                    f"use another copy DIR: `vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`, then "
+                    f"pass --model {adapter}-merged")
 
 
 def test_lora_adapter_whose_hub_base_is_not_cached_says_how_to_get_it(tmp_path, clip):

@@ -64,12 +64,12 @@ def quantization_config(quant: str, device: str):
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=QUANT_SKIP_MODULES)
 
 
-def _check_local_dir(path: Path) -> None:
+def _check_local_dir(path: Path, missing_fix: str = "pass --model a checkpoint directory or a hub id") -> None:
     if not path.is_dir():
-        raise UsageError(f"model directory not found: {path}; pass --model a checkpoint directory or a hub id")
-    if not (path / "config.json").exists():
-        raise ModelLoadError(f"{path} is not a model checkpoint (no config.json); point --model at a directory "
-                             "saved with save_pretrained or downloaded with `hf download`")
+        raise UsageError(f"model directory not found: {path}; {missing_fix}")
+    if not (path / "config.json").exists():  # the wrong folder: a user mistake (exit 2), not a load failure
+        raise UsageError(f"{path} is not a model checkpoint (no config.json); point --model at a directory "
+                         "saved with save_pretrained or downloaded with `hf download`")
     if not any(path.glob("*.safetensors")):
         raise ModelLoadError(f"{path} has no .safetensors weights; vcr loads safetensors only")
 
@@ -91,11 +91,14 @@ def adapter_base(adapter_dir: Path) -> str | None:
     return str(base) if base else None
 
 
-def _model_source(model_id: str, hub_fix: str | None = None) -> tuple[str, bool]:
-    """(where to load from, whether it is a local folder): a local checkpoint folder, else the hub cache."""
+def model_source(model_id: str, hub_fix: str | None = None, missing_fix: str | None = None) -> tuple[str, bool]:
+    """(where to load from, whether it is a local folder): a local checkpoint folder, else the hub cache.
+
+    `hub_fix` / `missing_fix` replace the advice for an uncached hub id / a missing folder where --model is not
+    the way out (an adapter's base, `vcr rft merge`)."""
     local = Path(model_id).expanduser()
     if local.exists() or model_id.startswith((".", "/", "~")):
-        _check_local_dir(local)
+        _check_local_dir(local, *(missing_fix,) if missing_fix else ())
         return str(local), True
     from vcr_cli.hub import ensure_available
 
@@ -445,15 +448,10 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
                              f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
     weights_id = base_id or model_id
     merge_fix = f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged"
-    try:
-        source, local = _model_source(weights_id, hub_fix=base_id and (
-            f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
-            f"again, or merge the adapter into a local copy DIR: {merge_fix}"))
-    except UsageError as exc:
-        if base_id:  # the same error, saying whose base it is and how to use another copy
-            raise UsageError(f"{exc} (the base model of the adapter {adapter}; to use another copy DIR: "
-                             f"{merge_fix})") from None
-        raise
+    source, local = model_source(weights_id, hub_fix=base_id and (
+        f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
+        f"again, or merge the adapter into a local copy DIR: {merge_fix}"), missing_fix=base_id and (
+        f"it is the base model of the adapter {adapter}; to use another copy DIR: {merge_fix}"))
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     start = time.perf_counter()
