@@ -88,3 +88,12 @@ def test_view_rejects_non_results(tmp_path):
     assert run.exit_code == 2 and "not a vcr result" in run.output
     run = CliRunner().invoke(app, ["view", str(tmp_path / "missing.json")])
     assert run.exit_code == 2 and "not found" in run.output
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"task": "foo", "video": {"path": "nowhere.mp4"}}))
+    run = CliRunner().invoke(app, ["view", str(other)])  # refused before the missing video is warned about
+    assert run.exit_code == 2 and run.output == ("error: cannot view a result of task 'foo'; expected ground, track "
+                                                 "or ask JSON\n")
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"index": 0, "result": {}}\n{"index": 1, "result": {}}\n')
+    run = CliRunner().invoke(app, ["view", str(results)])
+    assert run.exit_code == 2 and "holds JSON lines (`vcr batch` results?)" in run.output

@@ -142,8 +142,6 @@ def _details(data: dict) -> str:
 
 
 def render_page(data: dict, video_src: str) -> str:
-    if data.get("task") not in {"ground", "ask", "track"}:
-        raise UsageError(f"cannot view a result of task {data.get('task')!r}; expected ground, track or ask JSON")
     video = data.get("video") or {}
     meta = f"{video.get('path', '')} · {video.get('duration', 0):.2f}s · model {data.get('model', '')}"
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
@@ -191,10 +189,17 @@ def video_source(data: dict, page_path: Path, video: Path | None = None, embed: 
 def load_result(path: Path) -> dict:
     if not path.is_file():
         raise UsageError(f"result file not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:2]):
+            raise UsageError(f"{path} holds JSON lines (`vcr batch` results?); view one result: save a line's "
+                             "\"result\" as its own .json file") from None
         raise UsageError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(data, dict) or "task" not in data:
         raise UsageError(f"{path} is not a vcr result (no \"task\" field)")
+    if data["task"] not in {"ground", "ask", "track"}:
+        raise UsageError(f"cannot view a result of task {data['task']!r}; expected ground, track or ask JSON")
     return data

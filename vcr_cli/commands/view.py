@@ -11,7 +11,8 @@ import typer
 def view(
     result: Annotated[Path, typer.Argument(help="A JSON result from vcr ground, track or ask.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", dir_okay=False, show_default=False,
-                                                   help="HTML page to write (default: RESULT.html).")] = None,
+                                                   help="HTML page to write (default: the result's name with "
+                                                        ".html: r.json -> r.html).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", dir_okay=False, show_default=False,
                                                   help="Play this file instead of the result's video "
                                                        "(e.g. an H.264 copy).")] = None,
