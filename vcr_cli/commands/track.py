@@ -164,8 +164,9 @@ def _summary(result: dict) -> str:
     if report and report["refined"]:
         refined = f"template matching refined {report['refined']}/{report['segments']} segments between keyframes"
     elif report:
-        refined = (f"linear interpolation between keyframes (no reliable template match in {report['segments']} "
-                   "segments)")
+        why = ", ".join(f"{reason}: {count}" for reason, count in report["fallback_reasons"].items())
+        refined = f"linear interpolation between keyframes in all {report['segments']} segments" + (
+            f" ({why})" if why else "")
     else:
         refined = "linear interpolation between keyframes"
 
