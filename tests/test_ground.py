@@ -194,7 +194,11 @@ def test_installed_console_script_pipes_json(parrot, clip):
     assert bad.returncode == 2 and bad.stderr.startswith("error: the query is empty")
     # click's own usage errors are one line too (no usage box)
     for args, message in ((["ground", str(clip), "q", "--quant", "3bit"], "Invalid value for '--quant'"),
-                          (["ground"], "Missing argument 'video'"), (["nosuch"], "No such command 'nosuch'")):
+                          (["ground"], "Missing argument 'video'"), (["nosuch"], "No such command 'nosuch'"),
+                          (["ground", str(clip), "q", "--device", "gpu"],
+                           "Invalid value for '--device': 'gpu' is not one of"),  # no validator prefix
+                          (["ground", str(clip), "q", "-o"], "Option '-o' requires an argument. (see `vcr ground "
+                                                             "--help`)")):  # raised before click has a context
         usage = subprocess.run([vcr, *args], capture_output=True, text=True)
         assert usage.returncode == 2 and usage.stderr.startswith(f"error: {message}"), usage.stderr
         assert usage.stderr.count("\n") == 1

@@ -123,15 +123,28 @@ def main() -> None:
         if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
             raise
         ctx = getattr(exc, "ctx", None)
-        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-        if exc.format_message():  # empty when the help was shown for a bare `vcr` / `vcr rft`
-            error(exc.format_message() + hint)
+        command = ctx.command_path if ctx is not None else _command_path(sys.argv[1:])
+        hint = f" (see `{command} --help`)" if command else ""
+        message = exc.format_message().replace("Value error, ", "")  # typer's validator prefix says nothing
+        if message:  # empty when the help was shown for a bare `vcr` / `vcr rft`
+            error(message + hint)
         code = exc.exit_code
     if FAST_EXIT["on"] and not os.environ.get("VCR_NO_FAST_EXIT"):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _command_path(argv: list[str]) -> str:
+    """`vcr ground` for argv ['ground', ...]: click gives no context for errors raised while parsing options."""
+    command, path = typer.main.get_command(app), ["vcr"]
+    for word in argv:  # typer's groups are not click.Group subclasses: look for their `commands`
+        if word not in (getattr(command, "commands", None) or {}):
+            break
+        command = command.commands[word]
+        path.append(word)
+    return " ".join(path)
 
 
 if __name__ == "__main__":
