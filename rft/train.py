@@ -139,7 +139,14 @@ def grpo_args(cfg: RftConfig, output_dir: Path, device: str, reward_weights: lis
             disable_tqdm=False,  # a progress bar even with library logs quieted (RewardProgress)
         )
     except ValueError as exc:
-        raise UsageError(f"config: {exc}") from None
+        text = str(exc)
+        if "generation_batch_size" in text and "num_generations" in text:  # TRL names a setting users never set
+            batch = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
+            text = (f"num_generations ({cfg.num_generations}) must divide the completions of one step: "
+                    f"per_device_train_batch_size x gradient_accumulation_steps (x GPUs) = "
+                    f"{cfg.per_device_train_batch_size} x {cfg.gradient_accumulation_steps} = {batch} here; change "
+                    "one of them")
+        raise UsageError(f"config: {text}") from None
 
 
 def loss_settings(args) -> dict[str, Any]:

@@ -257,3 +257,16 @@ def test_merge(tmp_path, stub):
     assert calls["merge_adapter"] == {"adapter_dir": adapter, "output_dir": tmp_path / "merged", "base_model": None}
     result = runner.invoke(app, ["rft", "merge", str(tmp_path / "none"), "-o", str(tmp_path / "m2")])
     assert result.exit_code == 2 and "adapter folder not found" in result.stderr
+
+
+def test_num_generations_that_cannot_fill_a_step_names_the_users_settings(tmp_path):
+    from rft.config import RftConfig
+    from rft.train import grpo_args
+    from vcr_cli.errors import UsageError
+
+    cfg = RftConfig.from_dict({"num_generations": 3})
+    with pytest.raises(UsageError) as caught:
+        grpo_args(cfg, tmp_path / "run", "cpu", [1.0, 1.0])
+    assert str(caught.value) == ("config: num_generations (3) must divide the completions of one step: "
+                                 "per_device_train_batch_size x gradient_accumulation_steps (x GPUs) = 2 x 4 = 8 "
+                                 "here; change one of them")
