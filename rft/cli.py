@@ -79,16 +79,16 @@ def validate(
 
     with handle_errors():
         from rft.data import check_file, count_tasks
-        from vcr_cli.console import console
+        from vcr_cli.console import console, plural
 
         examples, problems = check_file(data, check_videos=check_videos, require_output=predictions)
         for problem in problems:
             typer.echo(problem)
         if problems:
-            console.print(f"{len(problems)} problem(s) in {data}", soft_wrap=True, markup=False)
+            console.print(f"{plural(len(problems), 'problem')} in {data}", soft_wrap=True, markup=False)
             raise typer.Exit(1)
         counts = ", ".join(f"{task} {n}" for task, n in count_tasks(examples).items())
-        console.print(f"ok: {len(examples)} examples ({counts}) in {data}", soft_wrap=True, markup=False)
+        console.print(f"ok: {plural(len(examples), 'example')} ({counts}) in {data}", soft_wrap=True, markup=False)
 
 
 def _video_root_for(video_root: Optional[str], output: str) -> Optional[str]:
@@ -145,7 +145,7 @@ def convert(
 
         from rft.convert import convert as convert_lines
         from rft.convert import got10k_default_root, to_jsonl
-        from vcr_cli.console import console
+        from vcr_cli.console import console, plural
         from vcr_cli.outputs.atomic import check_outputs, write_text_atomic
 
         check_outputs(((output, "output"),), inputs=(source,), stdout_ok=("output",))
@@ -159,8 +159,8 @@ def convert(
             sys.stdout.flush()
         else:
             write_text_atomic(output, text)
-            console.print(f"wrote {len(lines)} lines to {output}; check them with `vcr rft validate {output}`",
-                          soft_wrap=True, markup=False)
+            console.print(f"wrote {plural(len(lines), 'line')} to {output}; check them with "
+                          f"`vcr rft validate {output}`", soft_wrap=True, markup=False)
 
 
 @app.command()

@@ -22,7 +22,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
     """Metrics (`rft.metrics.score_predictions`: percent, strict parsing) of `model` on the data file."""
     from rft.data import example_prompt, load_examples
     from rft.metrics import score_predictions
-    from vcr_cli.console import console, progress_step, quiet_libraries, status
+    from vcr_cli.console import console, plural, progress_step, quiet_libraries, status
     from vcr_cli.runtime import load_runtime
     from vcr_cli.video import sample_tracking, sample_video
 
@@ -32,7 +32,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
         runtime = load_runtime(model, quant=quant, device=device)
     lines = []
     decoded: tuple[tuple[str, bool], object] | None = None  # consecutive lines often share a video: decode it once
-    with progress_step(f"evaluating {len(examples)} examples", total=len(examples)) as advance:
+    with progress_step(f"evaluating {plural(len(examples), 'example')}", total=len(examples)) as advance:
         for done, example in enumerate(examples, 1):
             key = (str(example.video), example.task == "track")
             if decoded is None or decoded[0] != key:

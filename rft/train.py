@@ -362,7 +362,7 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
 
     Arguments left at None (and `full=False`) keep the config file's value; the rest override it.
     """
-    from vcr_cli.console import console, quiet_libraries
+    from vcr_cli.console import console, plural, quiet_libraries
     from vcr_cli.runtime import resolve_device, resolve_model_id
 
     quiet_libraries()
@@ -422,7 +422,7 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
         out.mkdir(parents=True, exist_ok=True)
         _write_config(cfg, out / CONFIG_FILE, loss_settings(trainer.args))
         what = "all weights" if cfg.full else ("QLoRA (4-bit base)" if cfg.quant == "4bit" else "LoRA")
-        console.print(f"training {what} of {resolve_model_id(cfg.model)} on {len(examples)} examples "
+        console.print(f"training {what} of {resolve_model_id(cfg.model)} on {plural(len(examples), 'example')} "
                       f"({', '.join(f'{t} {n}' for t, n in counts.items())}) with rewards "
                       f"{', '.join(map(str, reward_names))}; {cfg.num_generations} generations per prompt; "
                       f"output {out}", soft_wrap=True, markup=False)

@@ -61,7 +61,7 @@ def test_validate_reports_each_bad_line(tmp_path, clip):
         f"{data}:4: start 5 > end 3",
         f"{data}:4: time 3 s is beyond the end of the video (1.60 s)",
     ]
-    assert "4 problem(s)" in result.stderr
+    assert "4 problems in" in result.stderr
 
 
 def test_validate_videos_and_predictions_flags(tmp_path):
@@ -99,7 +99,7 @@ def test_convert_to_file_with_relative_video_root(tmp_path, monkeypatch):
     # relative to the output file's folder, so it resolves to ./videos/charades/AO8RW.mp4 from here
     assert lines == [{"task": "ground", "video": "../videos/charades/AO8RW.mp4",
                       "query": "a person is putting a book on a shelf.", "solution": {"start": 0.0, "end": 6.9}}]
-    assert "wrote 1 lines to data/train.jsonl" in result.stderr
+    assert "wrote 1 line to data/train.jsonl" in result.stderr
 
 
 def test_convert_to_stdout_and_absolute_root(tmp_path):

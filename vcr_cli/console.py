@@ -157,6 +157,11 @@ def status(message: str) -> Iterator[None]:
         yield
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 example`, `2 examples`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def is_stdout_data(path: str | None) -> bool:
     return path == "-"
 
