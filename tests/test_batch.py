@@ -94,7 +94,11 @@ def test_default_ids_are_stable_and_distinct(tmp_path):
         (['{"task": "caption", "video": "a.mp4"}'], 'line 1: "task" must be one of ground, track, ask'),
         (['{"task": "ground", "video": "a.mp4"}'], 'line 1: a ground job needs a "query"'),
         (['{"task": "ground", "video": "a.mp4", "query": "q", "fps": "2"}'], 'line 1: "fps" must be a number'),
-        (['{"task": "ground", "video": "a.mp4", "querry": "q"}'], "line 1: unknown key 'querry'"),
+        (['{"task": "ground", "video": "a.mp4", "querry": "q"}'],
+         "line 1: unknown key 'querry' for a ground job (did you mean 'query'?)"),
+        (['{"task": "ground", "video": "a.mp4", "query": "q", "windw": 60}', '{"task": "ground", "video": "a.mp4"}',
+          '{"task": "ground", "video": "a.mp4", "query": "q"}', '{oops'],  # every bad line found at once
+         "line 1: unknown key 'windw' for a ground job (did you mean 'window'?) (also bad: lines 2, 4)"),
         (['{"task": "ask", "video": "a.mp4", "question": "q", "options": ["x"]}'], "line 1: only 1 option given"),
         (['{"task": "ask", "video": "a.mp4"}'], 'exactly one of "question", "questions" or "questions_file"'),
         (['{"task": "ask", "video": "a.mp4", "questions_file": "none.yaml"}'], "questions file not found"),

@@ -103,8 +103,12 @@ def _validate(spec: dict, where: str, base: Path) -> None:
     allowed = TASK_KEYS[task]
     unknown = sorted(set(spec) - COMMON_KEYS - allowed)
     if unknown:
-        raise UsageError(f"{where}: unknown key {unknown[0]!r} for a {task} job "
-                         f"(expected {', '.join(sorted(COMMON_KEYS | allowed))})")
+        import difflib
+
+        known = sorted(COMMON_KEYS | allowed)
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(known)}"
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} for a {task} job ({hint})")
     _check_type(spec, "fps", (int, float), "a number >= 0.01", where, 0.01)
     _check_type(spec, "max_frames", int, "an integer >= 2", where, 2)
     _check_type(spec, "max_pixels", int, "an integer >= 3136", where, 3136)
@@ -177,30 +181,44 @@ def load_manifest(path: str | Path) -> list[Job]:
     jobs: list[Job] = []
     seen: dict[str, int] = {}  # id -> line
     repeats: dict[str, int] = {}  # default id -> how many jobs had it (identical lines)
+    problems: list[tuple[int, str]] = []  # every bad line is found before anything runs; the first is shown whole
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        where = f"{path} line {number}"
         try:
-            spec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(spec, dict):
-            raise UsageError(f'{where}: expected a JSON object like {{"task": "ground", "video": ..., ...}}')
-        _validate(spec, where, base)
-        job_id = str(spec["id"]) if spec.get("id") is not None else default_job_id(spec)
-        if spec.get("id") is None:
-            repeats[job_id] = repeats.get(job_id, 0) + 1
-            if repeats[job_id] > 1:  # the same job twice: both run, under distinct ids
-                job_id = f"{job_id}#{repeats[job_id]}"
-        if job_id in seen:
-            raise UsageError(f"{where}: id {job_id!r} is already used on line {seen[job_id]}")
-        seen[job_id] = number
-        video = Path(spec["video"]).expanduser()
-        jobs.append(Job(len(jobs), number, job_id, spec, video if video.is_absolute() else base / video, base))
+            job = _job_of_line(line, f"{path} line {number}", number, base, len(jobs), seen, repeats)
+        except UsageError as exc:
+            problems.append((number, str(exc)))
+            continue
+        seen[job.id] = number
+        jobs.append(job)
+    if problems:
+        more = [str(number) for number, _ in problems[1:]]
+        also = f" (also bad: line{'s' if len(more) > 1 else ''} {', '.join(more)})" if more else ""
+        raise UsageError(problems[0][1] + also)
     if not jobs:
         raise UsageError(f"manifest {path} has no jobs")
     return jobs
+
+
+def _job_of_line(line: str, where: str, number: int, base: Path, index: int, seen: dict[str, int],
+                 repeats: dict[str, int]) -> Job:
+    try:
+        spec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(spec, dict):
+        raise UsageError(f'{where}: expected a JSON object like {{"task": "ground", "video": ..., ...}}')
+    _validate(spec, where, base)
+    job_id = str(spec["id"]) if spec.get("id") is not None else default_job_id(spec)
+    if spec.get("id") is None:
+        repeats[job_id] = repeats.get(job_id, 0) + 1
+        if repeats[job_id] > 1:  # the same job twice: both run, under distinct ids
+            job_id = f"{job_id}#{repeats[job_id]}"
+    if job_id in seen:
+        raise UsageError(f"{where}: id {job_id!r} is already used on line {seen[job_id]}")
+    video = Path(spec["video"]).expanduser()
+    return Job(index, number, job_id, spec, video if video.is_absolute() else base / video, base)
 
 
 # ---------------------------------------------------------------- results file
