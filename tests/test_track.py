@@ -391,8 +391,9 @@ def test_interpolate_linear_and_held():
 def test_format_mot():
     from vcr_cli.outputs.mot import format_mot
 
-    text = format_mot([{"frame": 0, "box": [1.5, 2.0, 11.25, 22.0]}, {"frame": 9, "box": [0, 0, 5, 5]}])
-    assert text == "1,1,1.5,2,9.75,20,1,-1,-1,-1\n10,1,0,0,5,5,1,-1,-1,-1\n"
+    text = format_mot([{"frame": 0, "box": [1.5, 2.0, 11.25, 22.0]}, {"frame": 9, "box": [0, 0, 5, 5]},
+                       {"frame": 10, "box": [0, 0, 5, 5], "source": "held"}])
+    assert text == "1,1,1.5,2,9.75,20,1,-1,-1,-1\n10,1,0,0,5,5,1,-1,-1,-1\n11,1,0,0,5,5,0,-1,-1,-1\n"
 
 
 def test_box_option_parsing():

@@ -18,12 +18,16 @@ def _num(value: float) -> str:
 
 
 def format_mot(frames: Iterable[dict], track_id: int = 1, conf: float = 1.0) -> str:
-    """`frames` are {"frame": 0-based index, "box": [x0, y0, x1, y1]} (vcr track's JSON `frames`)."""
+    """`frames` are {"frame": 0-based index, "box": [x0, y0, x1, y1], "source"?} (vcr track's JSON `frames`).
+
+    A `held` frame (no box could be parsed: the start box is repeated) gets confidence 0, so MOT tools that
+    filter by confidence do not count it as a detection."""
     lines = []
     for entry in frames:
         x0, y0, x1, y1 = entry["box"]
+        score = 0.0 if entry.get("source") == "held" else conf
         lines.append(f"{int(entry['frame']) + 1},{track_id},{_num(x0)},{_num(y0)},{_num(x1 - x0)},{_num(y1 - y0)},"
-                     f"{_num(conf)},-1,-1,-1")
+                     f"{_num(score)},-1,-1,-1")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
