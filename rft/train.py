@@ -372,8 +372,11 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     if cfg.data is None:
         raise UsageError("no training data: give the DATA file (or `data:` in the config)")
     out = Path(cfg.output_dir or DEFAULT_OUTPUT_DIR)
-    if resume and not checkpoints(out):
-        raise UsageError(f"--resume: no checkpoint-N folder in {out} to continue from")
+    # the last *complete* checkpoint: a run killed while saving leaves a newer folder without its trainer state
+    complete = [c for c in checkpoints(out) if (c / "trainer_state.json").is_file()]
+    resume_from = complete[-1] if resume and complete else None
+    if resume and not complete:
+        raise UsageError(f"--resume: no complete checkpoint-N folder in {out} to continue from")
     if not resume and checkpoints(out):
         raise UsageError(f"{out} already holds checkpoints; pass --resume to continue that run, "
                          "or choose another --output-dir")
@@ -428,9 +431,12 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
                       f"output {out}", soft_wrap=True, markup=False)
         if fill_notice:
             console.print(fill_notice, soft_wrap=True, markup=False)
+        if resume_from:
+            console.print(f"resuming from {resume_from} (step {resume_from.name.split('-')[-1]})", soft_wrap=True,
+                          markup=False)
 
     try:
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     finally:
         if main_process:
             written = write_reward_curve(trainer.state.log_history, out)

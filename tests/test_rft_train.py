@@ -507,9 +507,15 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_checkpoint, clip,
     saved = sorted(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     assert saved and saved[-1] < 8, "the run should have been killed mid-way"
     assert not (run / "adapter_model.safetensors").exists()
+    # a kill while saving leaves a newer checkpoint without its trainer state: resume from the last complete one
+    partial = run / f"checkpoint-{saved[-1] + 1}"
+    partial.mkdir(exist_ok=True)
+    (partial / "trainer_state.json").unlink(missing_ok=True)
+    (partial / "adapter_model.safetensors").write_bytes(b"half a file")
 
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from {run / f'checkpoint-{saved[-1]}'} (step {saved[-1]})" in resumed.stderr
     assert training_state(run / "checkpoint-8")["global_step"] == 8
     assert (run / "adapter_model.safetensors").is_file()
     steps = [int(r["step"]) for r in reward_rows(run)]
