@@ -376,7 +376,8 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     complete = [c for c in checkpoints(out) if (c / "trainer_state.json").is_file()]
     resume_from = complete[-1] if resume and complete else None
     if resume and not complete:
-        raise UsageError(f"--resume: no complete checkpoint-N folder in {out} to continue from")
+        raise UsageError(f"--resume: no checkpoint to continue from in {out} (a checkpoint-N folder with its "
+                         "trainer_state.json)")
     if not resume and checkpoints(out):
         raise UsageError(f"{out} already holds checkpoints; pass --resume to continue that run, "
                          "or choose another --output-dir")
