@@ -265,17 +265,40 @@ def write_reward_curve(log_history: list[dict], output_dir: Path) -> tuple[Path,
 
 # -- callbacks ------------------------------------------------------------------------------------------
 class RewardProgress(ProgressCallback):
-    """The Trainer's progress bar, printing one short line per logged step instead of the raw log dict."""
+    """The Trainer's progress bar on a terminal, with one short line per logged step instead of the raw log dict.
+
+    Off a terminal (a log file, `| tee`) there is no bar, whose redraws pile up there: each logged step is one
+    line, `step 3/8 | reward ...`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.draw_bar = sys.stderr.isatty()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.draw_bar:
+            super().on_train_begin(args, state, control, **kwargs)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.draw_bar:
+            super().on_step_end(args, state, control, **kwargs)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.draw_bar:
+            super().on_train_end(args, state, control, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or self.training_bar is None or not logs or "reward" not in logs:
+        if not state.is_world_process_zero or not logs or "reward" not in logs:
             return
-        self.training_bar.write(format_log_line(state.global_step, logs), file=sys.stderr)  # stdout is for data
+        if self.training_bar is not None:
+            self.training_bar.write(format_log_line(state.global_step, logs), file=sys.stderr)  # stdout is data
+        else:
+            print(format_log_line(state.global_step, logs, state.max_steps), file=sys.stderr, flush=True)
 
 
-def format_log_line(step: int, logs: dict) -> str:
-    """`step 12 | reward 0.625 | ground_iou 0.31 ground_format 0.50 | loss 0.0123 | kl 0.0041`."""
-    parts = [f"step {step}", f"reward {_fmt(logs.get('reward'))}"]
+def format_log_line(step: int, logs: dict, max_steps: int | None = None) -> str:
+    """`step 12 | reward 0.625 | ground_iou 0.31 ground_format 0.50 | loss 0.0123 | kl 0.0041` (`step 12/40` with
+    `max_steps`, where no bar shows how far the run is)."""
+    parts = [f"step {step}" + (f"/{max_steps}" if max_steps else ""), f"reward {_fmt(logs.get('reward'))}"]
     means = [f"{key[len('rewards/'):-len('/mean')]} {_fmt(value)}" for key, value in logs.items()
              if key.startswith("rewards/") and key.endswith("/mean")]
     if means:

@@ -516,6 +516,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_checkpoint, clip,
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from {run / f'checkpoint-{saved[-1]}'} (step {saved[-1]})" in resumed.stderr
+    assert "step 8/8 | reward" in resumed.stderr and "\r" not in resumed.stderr  # piped: lines, no bar redraws
     assert training_state(run / "checkpoint-8")["global_step"] == 8
     assert (run / "adapter_model.safetensors").is_file()
     steps = [int(r["step"]) for r in reward_rows(run)]
