@@ -96,9 +96,9 @@ class VideoInfo:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        return {"path": d["path"], "duration": round(self.duration, 4), "fps": self.fps, "frames": self.frames,
-                "width": self.width, "height": self.height, "codec": self.codec, "container": self.container,
-                "rotation": self.rotation, "constant_frame_rate": self.constant_rate}
+        return {"path": d["path"], "duration": round(self.duration, 4), "fps": round(self.fps, 4),
+                "frames": self.frames, "width": self.width, "height": self.height, "codec": self.codec,
+                "container": self.container, "rotation": self.rotation, "constant_frame_rate": self.constant_rate}
 
 
 @dataclass
