@@ -39,7 +39,7 @@ def ask(
     question: Annotated[Optional[str], typer.Argument(
         help='The question, e.g. "what does the person pick up?" (or use --questions).', show_default=False)] = None,
     option: Annotated[Optional[list[str]], typer.Option(
-        "--option", metavar="TEXT", show_default=False,
+        "--option", metavar="<str>", show_default=False,
         help="An answer option (repeat: A, B, C... in order). Without options the question is open.")] = None,
     questions: Annotated[Optional[Path], typer.Option(
         "--questions", dir_okay=False, show_default=False,
