@@ -252,3 +252,13 @@ def test_devices_take_several_outputs():
     from vcr_cli.outputs.atomic import check_outputs
 
     check_outputs((("/dev/null", "JSON"), ("/dev/null", "--srt")), inputs=("/dev/null",))  # nothing replaced
+
+
+def test_subtitle_cues_are_in_time_order():
+    """Segments come best first; SRT players and WebVTT (which requires non-decreasing starts) want time order."""
+    from vcr_cli.outputs.text import format_srt, format_vtt
+
+    best_first = [(100.5, 101.2, "b"), (50.5, 51.0, "a"), (150.0, 151.0, "c")]
+    assert format_srt(best_first) == ("1\n00:00:50,500 --> 00:00:51,000\na\n\n2\n00:01:40,500 --> 00:01:41,200\nb\n\n"
+                                      "3\n00:02:30,000 --> 00:02:31,000\nc\n")
+    assert format_vtt(best_first).splitlines()[2:4] == ["1", "00:00:50.500 --> 00:00:51.000"]

@@ -32,9 +32,10 @@ def _clock(seconds: float, sep: str) -> str:
 
 
 def format_srt(cues: list[tuple[float, float, str]]) -> str:
-    """SubRip text: numbered cues "HH:MM:SS,mmm --> HH:MM:SS,mmm"."""
+    """SubRip text: numbered cues "HH:MM:SS,mmm --> HH:MM:SS,mmm", in time order (results list segments best
+    first; players and WebVTT want cues by start time)."""
     blocks = []
-    for i, (start, end, text) in enumerate(cues, 1):
+    for i, (start, end, text) in enumerate(_in_time_order(cues), 1):
         blocks.append(f"{i}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n")
     return "\n".join(blocks)
 
@@ -42,9 +43,13 @@ def format_srt(cues: list[tuple[float, float, str]]) -> str:
 def format_vtt(cues: list[tuple[float, float, str]]) -> str:
     """WebVTT text (usable as chapters with <track kind="chapters">)."""
     blocks = ["WEBVTT\n"]
-    for i, (start, end, text) in enumerate(cues, 1):
+    for i, (start, end, text) in enumerate(_in_time_order(cues), 1):  # WebVTT requires non-decreasing starts
         blocks.append(f"{i}\n{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n")
     return "\n".join(blocks)
+
+
+def _in_time_order(cues: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    return sorted(cues, key=lambda cue: (cue[0], cue[1]))
 
 
 def write_srt(cues: list[tuple[float, float, str]], path: str | Path) -> None:
