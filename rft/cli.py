@@ -115,8 +115,9 @@ nextgqa: NExT-GQA CSV (val.csv: video_id, question, answer, qid,
 got10k: a GOT-10k split folder (train/, val/) or one sequence
   folder: frames, groundtruth.txt (x,y,w,h pixels a frame) and
   meta_info.ini (object_class); or the JSON list of
-  {path, object, gt}. Boxes: the paper's 7 tracking frames, the
-  last one twice (8). Videos default to the sequence folders.
+  {path, object, gt}. Boxes (8): the start box, then one at each
+  of the paper's 7 tracking frames (VideoChat-R1's layout, the one
+  vcr track reads). Videos default to the sequence folders.
 
 With a local --video-root, Charades/ActivityNet ids are matched to
 the files there (.mp4, .mkv, .webm, ...).
