@@ -59,6 +59,18 @@ def test_ground_generated_clip_clamps_to_duration(parrot, clip, tmp_path):
     assert data["video"]["fps"] == pytest.approx(29.97, abs=1e-3)
 
 
+def test_an_answer_wholly_past_the_end_is_outside_not_a_zero_length_segment(parrot, clip, tmp_path):
+    model = parrot("<answer>55.00 to 75.00</answer>")  # the 1.6 s clip ends long before
+    srt = tmp_path / "r.srt"
+    result = runner.invoke(app, ["ground", str(clip), "x", "--model", str(model), "--quant", "none",
+                                 "-o", str(tmp_path / "r.json"), "--srt", str(srt)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["status"] == "outside_video" and data["segments"] == []
+    assert "x: the answer lies outside the video (0.00s → 1.60s): '<answer>55.00 to 75.00</answer>'" in result.stdout
+    assert " --> " not in srt.read_text()  # no empty cue at the end
+
+
 def test_unparsed_answer_is_not_a_crash(parrot, clip, tmp_path):
     model = parrot("<answer>no idea</answer>")
     result = runner.invoke(app, ["ground", str(clip), "x", "--model", str(model), "-o", str(tmp_path / "r.json")])

@@ -134,6 +134,10 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
                          f"  (video {info.duration:.2f}s)")
     elif result["status"] == "below_min_score":
         target.print(f"[bold]{query}[/]: [yellow]no segment scored at least {min_score}[/]")
+    elif result["status"] == "outside_video":
+        raw = result["raw"] if isinstance(result["raw"], str) else result["raw"][0]
+        target.print(f"[bold]{query}[/]: [yellow]the answer lies outside the video[/] "
+                     f"(0.00s → {info.duration:.2f}s): {raw!r}")
     else:
         raw = result["raw"] if isinstance(result["raw"], str) else result["raw"][0]
         target.print(f"[bold]{query}[/]: [yellow]no segment could be parsed[/] from the answer: {raw!r}")

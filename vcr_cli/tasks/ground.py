@@ -44,14 +44,18 @@ def ground_span(
     template, prompt = render_ground(query, think=think)
     generation = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens)
     span = parse_ground(generation.text, strict=strict)
-    segment = None
+    segment, outside = None, False
     if span is not None:
         start, end = to_video_time(span, video.offset, video.span_seconds, video.info.duration)
-        confidence = answer_confidence(runtime, generation)
-        segment = {"start": start, "end": end, "score": round(confidence, 4) if confidence is not None else None}
+        # a span wholly past the window's end (or before its start) clamps to a point: nothing to show there
+        outside = end - start < 1e-3 < abs(span[1] - span[0])
+        if not outside:
+            confidence = answer_confidence(runtime, generation)
+            segment = {"start": start, "end": end,
+                       "score": round(confidence, 4) if confidence is not None else None}
     return {"template": template, "raw": generation.text, "thinking": extract_think(generation.text),
-            "segment": segment, "prompt_tokens": generation.prompt_tokens, "new_tokens": generation.new_tokens,
-            "seconds": generation.seconds}
+            "segment": segment, "outside": outside, "prompt_tokens": generation.prompt_tokens,
+            "new_tokens": generation.new_tokens, "seconds": generation.seconds}
 
 
 def ground(
@@ -65,7 +69,8 @@ def ground(
     """Ask the model for the event's span; times are seconds of the original video, clamped.
 
     `strict` uses VideoChat-R1's evaluation parser (for metrics); the default lenient parser also
-    accepts `1.5 - 3.2`, `[1.5, 3.2]` and similar. Unparseable answers give status "unparsed".
+    accepts `1.5 - 3.2`, `[1.5, 3.2]` and similar. Unparseable answers give status "unparsed"; a span that lies
+    wholly outside the video gives "outside_video" (no zero-length segment at the end).
     """
     one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
     segments = [one["segment"]] if one["segment"] else []
@@ -73,7 +78,7 @@ def ground(
     result.update(
         {
             "query": query,
-            "status": "ok" if segments else "unparsed",
+            "status": "ok" if segments else ("outside_video" if one["outside"] else "unparsed"),
             "segments": segments,
             "raw": one["raw"],
             "thinking": one["thinking"],
@@ -134,7 +139,7 @@ def ground_windows(
             one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
             answers.append({"window": k, "start": round(window.start, 3), "end": round(window.end, 3),
                             "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
-                            "seconds": round(one["seconds"], 3)})
+                            "outside": one["outside"], "seconds": round(one["seconds"], 3)})
             if one["segment"] is not None:
                 seg = dict(one["segment"], window=k)
                 seg["score"] = seg["score"] if seg["score"] is not None else 0.0
@@ -149,7 +154,8 @@ def ground_windows(
     result = header("ground", runtime, info, first["sampling"])
     result.update({
         "query": query,
-        "status": "ok" if segments else ("unparsed" if not candidates else "below_min_score"),
+        "status": "ok" if segments else ("below_min_score" if candidates else
+                                         "outside_video" if any(a["outside"] for a in answers) else "unparsed"),
         "segments": segments,
         "raw": first["raw"] if len(answers) == 1 else [a["raw"] for a in answers],
         "thinking": extract_think(first["raw"]) if len(answers) == 1 else None,
