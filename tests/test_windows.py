@@ -7,7 +7,7 @@ from conftest import write_clip
 from typer.testing import CliRunner
 
 from vcr_cli.app import app
-from vcr_cli.windows import merge_segments, plan_windows
+from vcr_cli.windows import merge_segments, overlap_problem, plan_windows, shared_seconds
 
 
 def test_plan_windows_cover_the_video_with_overlap():
@@ -16,6 +16,15 @@ def test_plan_windows_cover_the_video_with_overlap():
     assert all(w.end_frame - w.start_frame == 240 for w in windows)
     assert windows[-1].end_frame == 800
     assert all(a.end - b.start >= 10 for a, b in zip(windows, windows[1:]))
+    assert shared_seconds(windows) == 13.25  # spread evenly to end at the end: more than the 10 s asked
+
+
+def test_an_overlap_past_half_the_window_is_refused():
+    assert overlap_problem(60, 30) is None
+    assert overlap_problem(60, 31) == ("--overlap 31 is more than half of --window 60; consecutive windows share at "
+                                       "least --overlap seconds, so use at most 30 (or a longer --window)")
+    result = CliRunner().invoke(app, ["ground", "missing.mp4", "q", "--window", "60", "--overlap", "100"])
+    assert result.exit_code == 2 and result.output.startswith("error: --overlap 100 is more than half")
 
 
 def test_short_video_is_one_window():
@@ -59,6 +68,7 @@ def test_windowed_grounding_maps_each_window_to_whole_video_time(parrot, long_cl
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["windows"]["count"] == 4
+    assert (data["windows"]["overlap_s"], data["windows"]["overlap_asked_s"]) == (13.25, 10.0)
     offsets = [0.0, 46.75, 93.25, 140.0]
     assert [a["start"] for a in data["windows"]["answers"]] == offsets
     spans = sorted((s["start"], s["end"]) for s in data["segments"])

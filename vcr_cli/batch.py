@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from vcr_cli.errors import UsageError, VcrError
 from vcr_cli.files import read_user_text
 from vcr_cli.questions import Question, _from_item, load_questions
+from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, overlap_problem
 
 if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
@@ -120,6 +121,10 @@ def _validate(spec: dict, where: str, base: Path) -> None:
             raise UsageError(f'{where}: a ground job needs a "query" (the event to find)')
         _check_type(spec, "window", (int, float), "a number >= 4", where, 4.0)
         _check_type(spec, "overlap", (int, float), "a number >= 0", where, 0.0)
+        problem = overlap_problem(spec.get("window") or DEFAULT_WINDOW_S,
+                                  DEFAULT_OVERLAP_S if spec.get("overlap") is None else spec["overlap"])
+        if problem:
+            raise UsageError(f"{where}: {problem.replace('--', '')}")
         _check_type(spec, "all", bool, "true or false", where)
         _check_type(spec, "min_score", (int, float), "a number from 0 to 1", where, 0.0)
         if (spec.get("min_score") or 0) > 1:
@@ -294,7 +299,6 @@ def prepare_job(job: Job, defaults: dict) -> Any:
         frames = task.WindowFrames(job.video, windows, width, height, source_size=(info.width, info.height))
         return {"info": info, "start_box": box, "windows": windows, "frames": frames}
     if job.task == "ground":
-        from vcr_cli.windows import DEFAULT_WINDOW_S
 
         if info.duration > (spec.get("window") or DEFAULT_WINDOW_S):
             return {"info": info, "video": None}  # long: grounded window by window, decoded as it goes
@@ -333,7 +337,6 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
                 max_new_tokens: int) -> dict:
     """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
     from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
-    from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
 
     spec = job.spec
     query = spec["query"].strip()

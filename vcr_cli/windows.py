@@ -39,6 +39,20 @@ class Window:
         return self.end_frame / self.fps
 
 
+def overlap_problem(window_s: float, overlap_s: float) -> str | None:
+    """Why these settings cannot be honoured (windows are spread evenly, sharing at least `overlap_s`), or None."""
+    if overlap_s > window_s / 2:
+        return (f"--overlap {overlap_s:g} is more than half of --window {window_s:g}; consecutive windows share at "
+                f"least --overlap seconds, so use at most {window_s / 2:g} (or a longer --window)")
+    return None
+
+
+def shared_seconds(windows: list[Window]) -> float:
+    """The seconds consecutive windows actually share: at least the asked overlap (windows are spread evenly so
+    the last ends at the video's end)."""
+    return round(min((a.end - b.start for a, b in zip(windows, windows[1:])), default=0.0), 3)
+
+
 def plan_windows(total_frames: int, fps: float, window_s: float, overlap_s: float) -> list[Window]:
     """Equal windows covering the video, consecutive ones overlapping by at least `overlap_s`.
 

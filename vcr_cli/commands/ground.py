@@ -22,7 +22,7 @@ from vcr_cli.options import (
     ThinkOpt,
     VideoArg,
 )
-from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S
+from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, overlap_problem
 
 LONG = "Long videos"
 
@@ -41,7 +41,8 @@ def ground(
     window: Annotated[float, typer.Option("--window", min=4.0, help="Seconds per window on videos longer than "
                                           "this; each window is sampled like a whole video.",
                                           rich_help_panel=LONG)] = DEFAULT_WINDOW_S,
-    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds shared by consecutive windows.",
+    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds consecutive windows share at least "
+                                                                     "(at most half of --window).",
                                            rich_help_panel=LONG)] = DEFAULT_OVERLAP_S,
     all_segments: Annotated[bool, typer.Option("--all", help="Return every occurrence found, best first "
                                                "(default: the best one).", rich_help_panel=LONG)] = False,
@@ -88,6 +89,9 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     query = query.strip()
     if not query:
         raise UsageError('the query is empty; describe the event, e.g. "person opens door"')
+    problem = overlap_problem(window, overlap)
+    if problem:
+        raise UsageError(problem)
     check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt"), (chapters, "--chapters")),
                   inputs=(video,), stdout_ok=("JSON",))
     info = probe(video)

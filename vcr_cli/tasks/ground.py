@@ -120,7 +120,7 @@ def ground_windows(
     model answers), so memory stays flat however long the video is.
     """
     from vcr_cli.video import sample_span
-    from vcr_cli.windows import merge_segments, plan_windows
+    from vcr_cli.windows import merge_segments, plan_windows, shared_seconds
 
     windows = plan_windows(info.frames, info.fps, window_s, overlap_s)
 
@@ -161,7 +161,8 @@ def ground_windows(
         "thinking": extract_think(first["raw"]) if len(answers) == 1 else None,
         "prompt_template": render_ground(query, think=think)[0],
         "parser": "strict" if strict else "lenient",
-        "windows": {"length_s": window_s, "overlap_s": overlap_s, "count": len(windows), "answers": answers},
+        "windows": {"length_s": window_s, "overlap_s": shared_seconds(windows), "overlap_asked_s": overlap_s,
+                    "count": len(windows), "answers": answers},
         "timings_s": {"windows": round(time.perf_counter() - started, 3)},
     })
     return result
