@@ -491,10 +491,28 @@ def _write_config(cfg: RftConfig, path: Path, effective: dict[str, Any] | None =
 
     from vcr_cli.outputs.atomic import write_text_atomic
 
-    values = cfg.to_dict()
+    values = _absolute_paths(cfg.to_dict())
     if effective is not None:
         values[EFFECTIVE_KEY] = effective
     write_text_atomic(path, yaml.safe_dump(values, sort_keys=False))
+
+
+def _absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """Local paths as absolute ones, so the saved config works as `--config` from any folder (hub ids and module
+    rewards stay as written)."""
+    def absolute(text: str) -> str:
+        path = Path(text).expanduser()
+        return str(path.resolve()) if path.exists() else text
+
+    values = dict(values)
+    for key in ("data", "model", "output_dir"):
+        if isinstance(values.get(key), str):
+            values[key] = absolute(values[key])
+    if isinstance(values.get("rewards"), list):  # "path/to/file.py:fn" custom rewards
+        values["rewards"] = [absolute(r.rsplit(":", 1)[0]) + ":" + r.rsplit(":", 1)[1]
+                             if isinstance(r, str) and ":" in r and r.rsplit(":", 1)[0].endswith(".py") else r
+                             for r in values["rewards"]]
+    return values
 
 
 # -- python -m rft.train ----------------------------------------------------------------------------------

@@ -401,3 +401,27 @@ def test_a_trainable_vision_tower_keeps_the_pixel_path(tiny_checkpoint, clip, tm
                                                                 "solution": {"start": 0.2, "end": 1.0}}]))
     trainer = _trainer(tiny_checkpoint, tmp_path, RftConfig.from_dict({**TINY, "full": True}), examples)
     assert not trainer.reuse_video_features  # --full trains the vision tower too: its output changes each pass
+
+
+def test_saved_config_names_local_paths_absolutely(tmp_path, monkeypatch):
+    """`rft_config.yaml` works as `--config` from any folder: local data, model, output and reward files absolute,
+    hub ids and module rewards as written."""
+    import yaml
+
+    from rft.config import RftConfig
+    from rft.train import _write_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.jsonl").write_text("")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "my_rewards.py").write_text("def fn(completions, **kw):\n    return [0.0] * len(completions)\n")
+    cfg = RftConfig.from_dict({"data": "data.jsonl", "model": "base", "output_dir": "runs/a",
+                               "rewards": ["ground_iou", "my_rewards.py:fn"]})
+    _write_config(cfg, tmp_path / "rft_config.yaml")
+    saved = yaml.safe_load((tmp_path / "rft_config.yaml").read_text())
+    assert (saved["data"], saved["model"]) == (str(tmp_path / "data.jsonl"), str(tmp_path / "base"))
+    assert saved["output_dir"] == "runs/a"  # not created yet: as written
+    assert saved["rewards"] == ["ground_iou", f"{tmp_path / 'my_rewards.py'}:fn"]
+    hub = RftConfig.from_dict({"model": "OpenGVLab/VideoChat-R1_7B"})
+    _write_config(hub, tmp_path / "hub.yaml")
+    assert yaml.safe_load((tmp_path / "hub.yaml").read_text())["model"] == "OpenGVLab/VideoChat-R1_7B"
