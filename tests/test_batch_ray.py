@@ -52,7 +52,7 @@ def _untimed(value):
     return value
 
 
-def test_ray_engine_writes_the_local_engines_lines(ray_address, replica_checkpoint, clip, tmp_path):
+def test_ray_engine_writes_the_local_engines_lines(ray_address, replica_checkpoint, clip, tmp_path, monkeypatch):
     """Two workers, a random replica of VideoChat-R1_7B's files (real vocabulary, its sampling generation config;
     its tokens follow every input token): every line equals the local one."""
     folder = tmp_path / "videos"
@@ -66,7 +66,8 @@ def test_ray_engine_writes_the_local_engines_lines(ray_address, replica_checkpoi
         {"task": "track", "video": "a.mp4", "object": "square", "box": [10, 10, 30, 30], "refine": False, "id": "t"},
         {"task": "ground", "video": "a.mp4", "query": "a square", "fps": 4.0, "id": "g4"},
     ])
-    common = [str(manifest), "--model", str(replica_checkpoint), "--quant", "none", "--max-new-tokens", "12",
+    monkeypatch.chdir(replica_checkpoint.parent)  # a relative --model: Ray's workers start in another folder
+    common = [str(manifest), "--model", replica_checkpoint.name, "--quant", "none", "--max-new-tokens", "12",
               "--max-pixels", "12544"]
     local_out, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
 

@@ -71,8 +71,9 @@ class BatchWorker:
         self.model_lock = threading.Lock()
         self.decoder = ThreadPoolExecutor(max_workers=JOBS_PER_WORKER, thread_name_prefix="vcr-decode")
 
-    def load(self, model: str | None, quant: str, device: str) -> dict:
-        """Load the model once; where it runs is returned for the driver's log."""
+    def load(self, model: str | None, quant: str, device: str, shown: str | None = None) -> dict:
+        """Load the model once (`shown`: the name as the user gave it, for the results, when `model` is the
+        absolute path a worker in another folder needs); where it runs is returned for the driver's log."""
         import socket
 
         from vcr_cli.console import quiet_libraries
@@ -81,6 +82,8 @@ class BatchWorker:
         quiet_libraries()
         started = time.perf_counter()
         self.runtime = load_runtime(model, quant=quant, device=device)
+        if shown is not None:
+            self.runtime.model_id = shown  # result lines name the model as `--engine local` does
         quiet_libraries()
         return {"pid": os.getpid(), "host": socket.gethostname(), "device": self.runtime.device,
                 "load_seconds": round(time.perf_counter() - started, 2)}
@@ -184,6 +187,7 @@ def run_batch_ray(
     ray = import_ray()
     options = options or RayOptions()
     defaults = batch_defaults(defaults)
+    shown = model
     if model and Path(model).expanduser().exists():  # workers may start in another folder
         model = str(Path(model).expanduser().resolve())
     start = time.perf_counter()
@@ -197,7 +201,7 @@ def run_batch_ray(
             return summary
         started_here = connect(ray, options)
         workers, gpus = plan_workers(ray, options)
-        driver = _Driver(ray, todo, writer, summary, defaults, (model, quant, device),
+        driver = _Driver(ray, todo, writer, summary, defaults, (model, quant, device, shown),
                          {"num_cpus": options.cpus_per_worker, "num_gpus": gpus}, on_start, on_job, on_worker, on_note)
         slots = driver.slots = [_Slot(number) for number in range(1, workers + 1)]
         driver.run()
