@@ -173,7 +173,13 @@ def _open(path: str | Path):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except Exception as exc:  # av.error.*: not a media file FFmpeg recognises
-        raise BadVideoError(f"cannot decode {path} as a video ({first_line(exc, limit=160)})") from None
+        raise BadVideoError(f"cannot decode {path} as a video ({_ffmpeg_reason(exc)})") from None
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's own words (`Invalid data found when processing input`), without PyAV's `[Errno 1094995529]` and
+    the repeated file name."""
+    return getattr(exc, "strerror", None) or first_line(exc, limit=160)
 
 
 def _video_stream(container, path):
@@ -255,7 +261,7 @@ def _probe_file(path: Path) -> VideoInfo:
                         errors += 1
         except av.error.FFmpegError as exc:
             if not pts:
-                raise BadVideoError(f"cannot decode {path} as a video ({first_line(exc, limit=160)})") from None
+                raise BadVideoError(f"cannot decode {path} as a video ({_ffmpeg_reason(exc)})") from None
         if first is None:
             if stream.codec_context is None:  # FFmpeg knows no decoder for it: name it from the file itself
                 raise BadVideoError(f"cannot decode {path}: no decoder for its video codec ({_codec_tag(path)}) "
