@@ -64,9 +64,10 @@ def quantization_config(quant: str, device: str):
     return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=QUANT_SKIP_MODULES)
 
 
-def _check_local_dir(path: Path, missing_fix: str = "pass --model a checkpoint directory or a hub id") -> None:
+def _check_local_dir(path: Path, missing_fix: str | None = None) -> None:
     if not path.is_dir():
-        raise UsageError(f"model directory not found: {path}; {missing_fix}")
+        raise UsageError(f"model directory not found: {path}; "
+                         f"{missing_fix or 'pass --model a checkpoint directory or a hub id'}")
     if not (path / "config.json").exists():  # the wrong folder: a user mistake (exit 2), not a load failure
         raise UsageError(f"{path} is not a model checkpoint (no config.json); point --model at a directory "
                          "saved with save_pretrained or downloaded with `hf download`")
@@ -98,7 +99,7 @@ def model_source(model_id: str, hub_fix: str | None = None, missing_fix: str | N
     the way out (an adapter's base, `vcr rft merge`)."""
     local = Path(model_id).expanduser()
     if local.exists() or model_id.startswith((".", "/", "~")):
-        _check_local_dir(local, *(missing_fix,) if missing_fix else ())
+        _check_local_dir(local, missing_fix)
         return str(local), True
     from vcr_cli.hub import ensure_available
 
