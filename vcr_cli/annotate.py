@@ -30,9 +30,10 @@ def draw_caption(frame: np.ndarray, text: str, y: int | None = None) -> np.ndarr
     font_scale, thickness = 0.6 * s * 1.4, max(1, int(round(1.5 * s)))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
     max_w = frame.shape[1] - int(16 * s)
-    while tw > max_w and len(text) > 4:
-        text = text[: max(1, int(len(text) * max_w / tw)) - 2] + "…"
-        text = text.replace("…", "...")
+    full, keep = text, len(text)
+    while tw > max_w and keep > 1:  # keep strictly fewer characters of the full text each time: it ends
+        keep = max(1, min(keep - 1, int(keep * max_w / tw)))
+        text = full[:keep].rstrip() + "..."
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
     pad = int(8 * s)
     top = y if y is not None else 0
