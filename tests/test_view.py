@@ -97,3 +97,18 @@ def test_view_rejects_non_results(tmp_path):
     results.write_text('{"index": 0, "result": {}}\n{"index": 1, "result": {}}\n')
     run = CliRunner().invoke(app, ["view", str(results)])
     assert run.exit_code == 2 and "holds JSON lines (`vcr batch` results?)" in run.output
+
+
+def test_embedded_result_cannot_end_or_escape_its_script_block():
+    """A question may hold `</script>` or `<!--<script>`; inside the data block either would break the page."""
+    from vcr_cli.viewer import render_page
+
+    question = 'hi <!--<script> there </script><b>x</b> "quotes"'
+    data = {"task": "ask", "video": {"path": "v.mp4", "duration": 3.0}, "model": "m",
+            "answers": [{"question": question, "options": [], "status": "ok", "answer_text": "a", "evidence": []}]}
+    page = render_page(data, "v.mp4")
+    start = page.index("<script type='application/json' id='vcr-data'>") + len(
+        "<script type='application/json' id='vcr-data'>")
+    block = page[start:page.index("</script>", start)]
+    assert "<" not in block
+    assert json.loads(block)["answers"][0]["question"] == question  # the JSON still reads back exactly

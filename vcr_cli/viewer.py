@@ -144,7 +144,8 @@ def _details(data: dict) -> str:
 def render_page(data: dict, video_src: str) -> str:
     video = data.get("video") or {}
     meta = f"{video.get('path', '')} · {video.get('duration', 0):.2f}s · model {data.get('model', '')}"
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # inside <script>, `</script>` ends the block and `<!--` starts script-data escapes: no "<" may stay literal
+    payload = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
     return (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'><title>vcr {html.escape(data['task'])}"
