@@ -227,6 +227,9 @@ def test_prompt_options_as_videochat_r1_saw_them():
         (["--questions", "q.yaml"], {"q.yaml": "questions:\n  - a\n  - question: b\n    options: 3\n"},
          'q.yaml line 3: "options" must be a list'),
         (["--questions", "q.yaml"], {"q.yaml": "# nothing yet\n"}, "has no questions"),
+        (["--questions", "q.yaml"], {"q.yaml": "- question: is it raining?\n  options: [yes, no]\n"},
+         "q.yaml line 1: option 1 reads as true: YAML takes unquoted yes/no/on/off/true/false for booleans; "
+         'quote the option (e.g. "yes")'),
         (["what", "--option", "only one"], {}, "only 1 option given"),
         (["what"] + [f"--option={i}" for i in range(27)], {}, "27 options given; at most 26"),
         (["what", "--option", "x", "--option", " "], {}, "option B is empty"),

@@ -72,6 +72,10 @@ def _from_item(item, where: str) -> Question:
     if options is not None and (not isinstance(options, list)
                                 or not all(isinstance(o, (str, int, float)) for o in options)):
         raise UsageError(f'{where}: "options" must be a list of strings')
+    for number, option in enumerate(options or [], 1):
+        if isinstance(option, bool):  # YAML's yes/no/on/off: the text the user meant is gone
+            raise UsageError(f'{where}: option {number} reads as {str(option).lower()}: YAML takes unquoted '
+                             'yes/no/on/off/true/false for booleans; quote the option (e.g. "yes")')
     qid = item.get("id")
     return make_question(item["question"], options, None if qid is None else str(qid), where)
 
