@@ -101,6 +101,8 @@ def test_default_ids_are_stable_and_distinct(tmp_path):
          "line 1: unknown key 'windw' for a ground job (did you mean 'window'?) (also bad: lines 2, 4)"),
         (['{"task": "ask", "video": "a.mp4", "question": "q", "options": ["x"]}'], "line 1: only 1 option given"),
         (['{"task": "ask", "video": "a.mp4"}'], 'exactly one of "question", "questions" or "questions_file"'),
+        (['{"task": "ask", "video": "a.mp4", "question": "q", "layout": "video-last"}'],
+         'line 1: "layout" must be one of auto, text-first, shared-prefix (as `vcr ask --layout`)'),
         (['{"task": "ask", "video": "a.mp4", "questions_file": "none.yaml"}'], "questions file not found"),
         (['{"task": "ground", "video": "a.mp4", "query": "q", "id": 1}', '{"task": "ground", "video": "b.mp4", '
           '"query": "q", "id": 1}'], "line 2: id '1' is already used on line 1"),
@@ -153,3 +155,12 @@ def test_killed_batch_keeps_finished_jobs_and_resumes(parrot, clip, tmp_path):
     assert sorted(set(ids)) == sorted(j["id"] for j in jobs)
     assert len(ids) == len(set(ids)), "no job ran twice"
     assert all(r["status"] == "ok" for r in records)
+
+
+def test_ask_jobs_take_the_layouts_vcr_ask_takes():
+    from vcr_cli.batch import job_layout
+
+    assert [job_layout({"layout": name}) for name in ("auto", "text-first", "shared-prefix", "shared_prefix",
+                                                      "video_first_shared_prefix")] == [
+        "auto", "text_first", "video_first_shared_prefix", "video_first_shared_prefix", "video_first_shared_prefix"]
+    assert job_layout({}) == "auto" and job_layout({"layout": 3}) is None

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from vcr_cli.errors import UsageError, VcrError
 from vcr_cli.files import read_user_text
+from vcr_cli.options import LAYOUT_NAMES
 from vcr_cli.questions import Question, _from_item, load_questions
 from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, overlap_problem
 
@@ -109,7 +110,7 @@ def _validate(spec: dict, where: str, base: Path) -> None:
         known = sorted(COMMON_KEYS | allowed)
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(known)}"
-        raise UsageError(f"{where}: unknown key {unknown[0]!r} for a {task} job ({hint})")
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} for {"an" if task == "ask" else "a"} {task} job ({hint})")
     _check_type(spec, "fps", (int, float), "a number >= 0.01", where, 0.01)
     _check_type(spec, "max_frames", int, "an integer >= 2", where, 2)
     _check_type(spec, "max_pixels", int, "an integer >= 3136", where, 3136)
@@ -132,10 +133,8 @@ def _validate(spec: dict, where: str, base: Path) -> None:
     if task == "track":
         _validate_track(spec, where)
     if task == "ask":
-        from vcr_cli.tasks.ask import LAYOUTS
-
-        if spec.get("layout", "auto") not in LAYOUTS:
-            raise UsageError(f'{where}: "layout" must be one of {", ".join(LAYOUTS)}')
+        if job_layout(spec) is None:
+            raise UsageError(f'{where}: "layout" must be one of {", ".join(LAYOUT_NAMES)} (as `vcr ask --layout`)')
         _check_type(spec, "batch_size", int, "an integer >= 1", where, 1)
         job_questions(spec, where, base)
 
@@ -204,6 +203,18 @@ def load_manifest(path: str | Path) -> list[Job]:
     if not jobs:
         raise UsageError(f"manifest {path} has no jobs")
     return jobs
+
+
+def job_layout(spec: dict) -> str | None:
+    """The task layout of an ask job: `vcr ask --layout`'s values (also with underscores) or the task's own names
+    (as results record them); None if it is neither."""
+    from vcr_cli.tasks.ask import LAYOUTS
+
+    given = spec.get("layout", "auto")
+    if not isinstance(given, str):
+        return None
+    name = LAYOUT_NAMES.get(given.replace("_", "-"), given)
+    return name if name in LAYOUTS else None
 
 
 def _job_of_line(line: str, where: str, number: int, base: Path, index: int, seen: dict[str, int],
@@ -321,7 +332,7 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
 
         questions = job_questions(spec, f"job {job.id}", job.base)
         return ask_many(runtime, prepared["video"], questions, think=think, strict=strict,
-                        max_new_tokens=max_new_tokens, layout=spec.get("layout", "auto"),
+                        max_new_tokens=max_new_tokens, layout=job_layout(spec),
                         batch_size=spec.get("batch_size") or 8)
     from vcr_cli.tasks import track as task
 

@@ -21,6 +21,9 @@ class Device(str, Enum):
     cpu = "cpu"
 
 
+# `vcr ask --layout` values -> the task's layout names (one table for the command and `vcr batch` manifests)
+LAYOUT_NAMES = {"auto": "auto", "text-first": "text_first", "shared-prefix": "video_first_shared_prefix"}
+
 MODEL_HELP = ("Hugging Face id, local checkpoint directory, or a LoRA adapter folder from `vcr rft train` "
               "(loaded over its base) (default OpenGVLab/VideoChat-R1_7B; also $VCR_MODEL)")
 

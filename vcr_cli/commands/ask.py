@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from vcr_cli.options import (
+    LAYOUT_NAMES,
     AnnotateOpt,
     Device,
     DeviceOpt,
@@ -31,7 +32,6 @@ class Layout(str, Enum):
     shared_prefix = "shared-prefix"
 
 
-LAYOUT_NAMES = {"auto": "auto", "text-first": "text_first", "shared-prefix": "video_first_shared_prefix"}
 
 
 def ask(
