@@ -110,7 +110,8 @@ def _validate(spec: dict, where: str, base: Path) -> None:
         known = sorted(COMMON_KEYS | allowed)
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(known)}"
-        raise UsageError(f"{where}: unknown key {unknown[0]!r} for {"an" if task == "ask" else "a"} {task} job ({hint})")
+        article = "an" if task == "ask" else "a"
+        raise UsageError(f"{where}: unknown key {unknown[0]!r} for {article} {task} job ({hint})")
     _check_type(spec, "fps", (int, float), "a number >= 0.01", where, 0.01)
     _check_type(spec, "max_frames", int, "an integer >= 2", where, 2)
     _check_type(spec, "max_pixels", int, "an integer >= 3136", where, 3136)
