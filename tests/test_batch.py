@@ -164,3 +164,20 @@ def test_ask_jobs_take_the_layouts_vcr_ask_takes():
                                                       "video_first_shared_prefix")] == [
         "auto", "text_first", "video_first_shared_prefix", "video_first_shared_prefix", "video_first_shared_prefix"]
     assert job_layout({}) == "auto" and job_layout({"layout": 3}) is None
+
+
+def test_resume_reruns_a_job_edited_under_its_own_id(tmp_path):
+    from vcr_cli.batch import load_manifest, start_batch
+
+    (tmp_path / "a.mp4").write_bytes(b"")
+    before = {"task": "ground", "video": "a.mp4", "query": "door opens", "id": "mc1"}
+    results = tmp_path / "r.jsonl"
+    results.write_text(json.dumps({"id": "mc1", "status": "ok", "job": before}) + "\n")
+    same = load_manifest(_manifest(tmp_path, [before]))
+    todo, summary, writer = start_batch(same, results, resume=True)
+    writer.close()
+    assert todo == [] and summary.skipped == 1
+    edited = load_manifest(_manifest(tmp_path, [{**before, "query": "door closes"}]))
+    todo, summary, writer = start_batch(edited, results, resume=True)
+    writer.close()
+    assert [job.id for job in todo] == ["mc1"] and summary.skipped == 0

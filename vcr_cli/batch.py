@@ -243,16 +243,21 @@ def _job_of_line(line: str, where: str, number: int, base: Path, index: int, see
 
 def finished_ids(results: str | Path) -> set[str]:
     """Ids with an "ok" line in a results file; a partial last line (a crash mid-write) is cut off."""
+    return set(finished_jobs(results))
+
+
+def finished_jobs(results: str | Path) -> dict[str, Any]:
+    """Id -> the job (manifest line) of its last "ok" line; a partial last line (a crash mid-write) is cut off."""
     path = Path(results)
     if not path.exists() or path.stat().st_size == 0:
-        return set()
+        return {}
     data = path.read_bytes()
     if not data.endswith(b"\n"):
         keep = data.rfind(b"\n") + 1
         with open(path, "r+b") as handle:
             handle.truncate(keep)
         data = data[:keep]
-    done: set[str] = set()
+    done: dict[str, Any] = {}
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
@@ -261,7 +266,7 @@ def finished_ids(results: str | Path) -> set[str]:
         except json.JSONDecodeError:
             raise UsageError(f"{path} line {number} is not valid JSON; fix or remove that line to resume") from None
         if isinstance(record, dict) and record.get("status") == "ok" and record.get("id") is not None:
-            done.add(str(record["id"]))
+            done[str(record["id"])] = record.get("job")
     return done
 
 
@@ -380,9 +385,10 @@ def batch_defaults(defaults: dict | None) -> dict:
 
 
 def start_batch(jobs: list[Job], results: str | Path, resume: bool) -> tuple[list[Job], BatchSummary, ResultsWriter]:
-    """The jobs still to run (`resume`: skip those with an "ok" line), a summary, and the open results file."""
-    done = finished_ids(results) if resume else set()
-    todo = [job for job in jobs if job.id not in done]
+    """The jobs still to run (`resume`: skip those with an "ok" line for the job as the manifest now has it, so a
+    job edited under its own id runs again), a summary, and the open results file."""
+    done = finished_jobs(results) if resume else {}
+    todo = [job for job in jobs if job.id not in done or done[job.id] != job.spec]
     summary = BatchSummary(total=len(jobs), skipped=len(jobs) - len(todo))
     return todo, summary, ResultsWriter(results, fresh=not resume)
 
