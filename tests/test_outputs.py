@@ -262,3 +262,24 @@ def test_subtitle_cues_are_in_time_order():
     assert format_srt(best_first) == ("1\n00:00:50,500 --> 00:00:51,000\na\n\n2\n00:01:40,500 --> 00:01:41,200\nb\n\n"
                                       "3\n00:02:30,000 --> 00:02:31,000\nc\n")
     assert format_vtt(best_first).splitlines()[2:4] == ["1", "00:00:50.500 --> 00:00:51.000"]
+
+
+def test_sigterm_removes_the_output_being_written(tmp_path):
+    """`kill PID` during a write: the temporary file goes, the old output stays (as with Ctrl-C)."""
+    import signal
+
+    from vcr_cli.app import exit_on_sigterm
+    from vcr_cli.outputs.atomic import atomic_path
+
+    out = tmp_path / "a.mp4"
+    out.write_text("previous")
+    previous = signal.getsignal(signal.SIGTERM)
+    exit_on_sigterm()
+    try:
+        with pytest.raises(SystemExit) as stopped, atomic_path(out) as tmp:
+            tmp.write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert out.read_text() == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]

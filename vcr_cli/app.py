@@ -108,6 +108,7 @@ def main() -> None:
 
     from vcr_cli.console import FAST_EXIT, error
 
+    exit_on_sigterm()
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -134,6 +135,16 @@ def main() -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def exit_on_sigterm() -> None:
+    """`kill` (SIGTERM) unwinds like Ctrl-C: outputs being written are removed, not left as temporary files."""
+    import signal
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
 
 
 def _command_path(argv: list[str]) -> str:
