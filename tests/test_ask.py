@@ -260,3 +260,12 @@ def test_annotate_ask_writes_the_input_frame_count(parrot, clip, tmp_path):
     assert result.exit_code == 0, result.output
     reader = decord.VideoReader(str(mp4))
     assert (len(reader), reader[0].shape) == (48, (64, 96, 3))
+
+
+def test_srt_of_an_open_question_says_it_is_empty(parrot, clip, tmp_path):
+    srt = tmp_path / "a.srt"
+    result = runner.invoke(app, ["ask", str(clip), "what rolls?", "--model", str(parrot("<answer>a red ball</answer>")),
+                                 "--quant", "none", "--srt", str(srt), "-o", str(tmp_path / "a.json")])
+    assert result.exit_code == 0, result.output
+    assert srt.read_text() == ""
+    assert f"warning: {srt} has no cues: no answer gave evidence spans (open questions give none)" in result.stderr

@@ -106,7 +106,7 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
          device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
     from rich.markup import escape
 
-    from vcr_cli.console import console, stdout
+    from vcr_cli.console import console, stdout, warn
     from vcr_cli.outputs.atomic import check_outputs
     from vcr_cli.outputs.text import write_json, write_srt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
@@ -142,7 +142,9 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     if srt is not None:
         cues = [(e["start"], e["end"], f"{a['question']} → {a['answer_text']}")
                 for a in result["answers"] if a["status"] == "ok" for e in a["evidence"]]
-        write_srt(sorted(cues, key=lambda c: (c[0], c[1])), srt)
+        write_srt(cues, srt)  # in time order
+        if not cues:
+            warn(f"{srt} has no cues: no answer gave evidence spans (open questions give none)")
     if output is not None:
         write_json(result, output)
 
