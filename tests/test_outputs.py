@@ -160,7 +160,7 @@ def test_view_page_follows_a_symlink_and_writes_into_a_fifo(tmp_path, umask_022)
 
 
 def test_batch_results_into_a_device_and_a_symlink(tmp_path, umask_022):
-    from vcr_cli.batch import ResultsWriter, finished_ids
+    from vcr_cli.batch import ResultsWriter, finished_jobs
 
     real = tmp_path / "runs" / "results.jsonl"
     real.parent.mkdir()
@@ -170,7 +170,7 @@ def test_batch_results_into_a_device_and_a_symlink(tmp_path, umask_022):
     writer.write({"id": "a", "status": "ok"})
     writer.close()
     assert link.is_symlink() and json.loads(real.read_text()) == {"id": "a", "status": "ok"}
-    assert _mode(real) == 0o644 and finished_ids(link) == {"a"}
+    assert _mode(real) == 0o644 and set(finished_jobs(link)) == {"a"}
     if os.geteuid() == 0:
         null = tmp_path / "null"
         os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))

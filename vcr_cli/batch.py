@@ -241,11 +241,6 @@ def _job_of_line(line: str, where: str, number: int, base: Path, index: int, see
 # ---------------------------------------------------------------- results file
 
 
-def finished_ids(results: str | Path) -> set[str]:
-    """Ids with an "ok" line in a results file; a partial last line (a crash mid-write) is cut off."""
-    return set(finished_jobs(results))
-
-
 def finished_jobs(results: str | Path) -> dict[str, Any]:
     """Id -> the job (manifest line) of its last "ok" line; a partial last line (a crash mid-write) is cut off."""
     path = Path(results)
