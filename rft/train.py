@@ -211,11 +211,11 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    from vcr_cli.runtime import quantization_config, resolve_model_id
+    from vcr_cli.runtime import names_a_folder, quantization_config, resolve_model_id
 
     model_id = resolve_model_id(cfg.model)
     local = Path(model_id).expanduser()
-    if model_id.startswith((".", "/", "~")) and not local.is_dir():
+    if names_a_folder(model_id) and not local.is_dir():
         raise UsageError(f"model directory not found: {local}")
     # absolute: the adapter records this as its base (`base_model_name_or_path`), read later from any folder
     source = str(local.resolve()) if local.is_dir() else model_id

@@ -115,7 +115,7 @@ def check_encoder() -> Check:
 def check_model(model_id: str) -> Check:
     from pathlib import Path
 
-    from vcr_cli.runtime import adapter_base, is_adapter_dir
+    from vcr_cli.runtime import adapter_base, is_adapter_dir, names_a_folder
 
     local = Path(model_id).expanduser()
     if is_adapter_dir(local):  # `vcr rft train`'s output: what matters is whether its base is here
@@ -125,7 +125,7 @@ def check_model(model_id: str) -> Check:
                          f"vcr rft merge {local} --base-model BASE -o {local}-merged, then --model {local}-merged")
         found = check_model(base)
         return Check("model", found.ok, f"LoRA adapter {local} over {found.detail}", found.fix, found.required)
-    if local.exists() or model_id.startswith((".", "/", "~")):  # a path, as `load_runtime` decides
+    if names_a_folder(model_id):  # a path, as `load_runtime` decides
         if not local.is_dir():
             return Check("model", False, f"local directory {local} not found", "pass --model an existing directory")
         ok = (local / "config.json").exists() and any(local.glob("*.safetensors"))

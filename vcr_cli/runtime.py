@@ -92,13 +92,19 @@ def adapter_base(adapter_dir: Path) -> str | None:
     return str(base) if base else None
 
 
+def names_a_folder(model_id: str) -> bool:
+    """Whether --model means a local folder: one exists there, or it is written as a path (./x, /x, ~/x);
+    otherwise it is a hub id (`runs/ground` is both, and a folder wins)."""
+    return Path(model_id).expanduser().exists() or model_id.startswith((".", "/", "~"))
+
+
 def model_source(model_id: str, hub_fix: str | None = None, missing_fix: str | None = None) -> tuple[str, bool]:
     """(where to load from, whether it is a local folder): a local checkpoint folder, else the hub cache.
 
     `hub_fix` / `missing_fix` replace the advice for an uncached hub id / a missing folder where --model is not
     the way out (an adapter's base, `vcr rft merge`)."""
     local = Path(model_id).expanduser()
-    if local.exists() or model_id.startswith((".", "/", "~")):
+    if names_a_folder(model_id):
         _check_local_dir(local, missing_fix)
         return str(local), True
     from vcr_cli.hub import ensure_available
