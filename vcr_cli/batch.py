@@ -7,7 +7,8 @@ command's arguments, options spelled with underscores:
   and `layout`, `batch_size`, `fps`, `max_frames`;
 - track: `object`, and `box` ([x0, y0, x1, y1] or "X0,Y0,X1,Y1"), `normalized`, `start`, `end`, `window`,
   `refine`;
-- any: `id`, `think`, `strict`, `max_new_tokens`, `max_pixels`.
+- any: `id`, `think`, `strict`, `max_new_tokens`, `max_pixels`, `samples` (score by agreement with K answers
+  drawn at temperature 1, as `--samples`), `seed`.
 The batch's command-line options are the defaults. Paths are relative to the manifest's folder. The
 whole manifest is validated first (a bad line is a UsageError naming it), then the model is loaded once
 and the jobs run in order; the next job's video decodes in a thread while the current one runs.
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
 
 TASKS = ("ground", "track", "ask")
-COMMON_KEYS = {"task", "video", "id", "think", "max_new_tokens", "max_pixels", "strict"}
+COMMON_KEYS = {"task", "video", "id", "think", "max_new_tokens", "max_pixels", "strict", "samples", "seed"}
+MAX_SAMPLES = 64
 # The commands' options, spelled with underscores ("all" is `vcr ground --all`).
 TASK_KEYS = {
     "ground": {"query", "fps", "max_frames", "window", "overlap", "all", "min_score"},
@@ -118,6 +120,10 @@ def _validate(spec: dict, where: str, base: Path) -> None:
     _check_type(spec, "max_new_tokens", int, "an integer >= 1", where, 1)
     _check_type(spec, "think", bool, "true or false", where)
     _check_type(spec, "strict", bool, "true or false", where)
+    _check_type(spec, "samples", int, f"an integer from 0 to {MAX_SAMPLES}", where, 0)
+    if (spec.get("samples") or 0) > MAX_SAMPLES:
+        raise UsageError(f'{where}: "samples" must be an integer from 0 to {MAX_SAMPLES}')
+    _check_type(spec, "seed", int, "an integer", where)
     if task == "ground":
         if not isinstance(spec.get("query"), str) or not spec["query"].strip():
             raise UsageError(f'{where}: a ground job needs a "query" (the event to find)')
@@ -326,15 +332,16 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
     think = bool(_setting(job, defaults, "think"))
     max_new_tokens = int(_setting(job, defaults, "max_new_tokens"))
     strict = bool(spec.get("strict", False))
+    scoring = {key: int(_setting(job, defaults, key) or 0) for key in ("samples", "seed")}
     if job.task == "ground":
-        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens)
+        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens, scoring)
     if job.task == "ask":
         from vcr_cli.tasks.ask import ask_many
 
         questions = job_questions(spec, f"job {job.id}", job.base)
         return ask_many(runtime, prepared["video"], questions, think=think, strict=strict,
                         max_new_tokens=max_new_tokens, layout=job_layout(spec),
-                        batch_size=spec.get("batch_size") or 8)
+                        batch_size=spec.get("batch_size") or 8, **scoring)
     from vcr_cli.tasks import track as task
 
     return task.track(runtime, job.video, spec["object"].strip(), prepared["start_box"], info=prepared["info"],
@@ -342,11 +349,11 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
                       window_s=spec.get("window") or task.DEFAULT_WINDOW_S, think=think, strict=strict,
                       refine=bool(spec.get("refine", True)), max_new_tokens=max_new_tokens,
                       max_pixels=_setting(job, defaults, "max_pixels"), frames=prepared["frames"],
-                      windows=prepared["windows"])
+                      windows=prepared["windows"], **scoring)
 
 
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
-                max_new_tokens: int) -> dict:
+                max_new_tokens: int, scoring: dict) -> dict:
     """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
     from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
 
@@ -354,7 +361,8 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
     query = spec["query"].strip()
     min_score = float(spec.get("min_score") or 0.0)
     if prepared["video"] is not None:
-        result = ground(runtime, prepared["video"], query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+        result = ground(runtime, prepared["video"], query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                        **scoring)
         return apply_min_score(result, min_score)
     from vcr_cli.pipeline import SamplingOptions
 
@@ -364,7 +372,7 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
     return ground_windows(runtime, job.video, prepared["info"], query, sampling,
                           spec.get("window") or DEFAULT_WINDOW_S, DEFAULT_OVERLAP_S if overlap is None else overlap,
                           think=think, strict=strict, max_new_tokens=max_new_tokens,
-                          all_segments=bool(spec.get("all", False)), min_score=min_score)
+                          all_segments=bool(spec.get("all", False)), min_score=min_score, **scoring)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -376,7 +384,7 @@ def _error_text(exc: BaseException) -> str:
 
 def batch_defaults(defaults: dict | None) -> dict:
     """The command-line options every job falls back on (both engines)."""
-    return {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": 2048, **(defaults or {})}
+    return {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": 2048, "samples": 0, "seed": 0, **(defaults or {})}
 
 
 def start_batch(jobs: list[Job], results: str | Path, resume: bool) -> tuple[list[Job], BatchSummary, ResultsWriter]:

@@ -50,3 +50,11 @@ AnnotateOpt = Annotated[Optional[Path], typer.Option("--annotate", show_default=
                                                      help="Write an annotated MP4 (H.264) here.",
                                                      rich_help_panel="Outputs")]
 VideoArg = Annotated[Path, typer.Argument(help="Video file (mp4, mkv, avi, ...).", show_default=False)]
+SamplesOpt = Annotated[int, typer.Option(
+    "--samples", min=0, max=64, metavar="K",
+    help="Score by agreement: draw K extra answers at temperature 1 (one batched generate, the video encoded once) "
+         "and report the share that agree with the answer. Default 0: the score is the probability of the tokens "
+         "that write the answer's numbers or letter, which cannot see a choice already made in the reasoning.",
+    rich_help_panel="Score")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the --samples draws (a run is repeatable).",
+                                      rich_help_panel="Score")]

@@ -32,9 +32,12 @@ def load_with_video(
     sampling: SamplingOptions,
     info: VideoInfo | None = None,
     runtime: Runtime | None = None,
+    rows: int = 1,
 ) -> tuple[Runtime, SampledVideo, dict]:
     """Decode + resize frames in a thread while torch/transformers import and the model loads.
 
+    `rows`: prompts about the video decoded together at most (--samples draws, questions of a batch), for the
+    memory check.
     Decoding needs only PyAV, OpenCV and numpy, so it starts before the (slow) torch import; those
     three are imported here first so the two threads never race on a module import.
     """
@@ -66,7 +69,7 @@ def load_with_video(
             quiet_libraries()
             from vcr_cli.memory import check_gpu_fits
 
-            check_gpu_fits(model.quant, model.device, plan.video_tokens)
+            check_gpu_fits(model.quant, model.device, plan.video_tokens, rows)
             runtime = load_runtime(model.model, quant=model.quant, device=model.device)
             timings["load"] = round(time.perf_counter() - t, 3)
     with status("Decoding video..."):

@@ -219,6 +219,21 @@ class Runtime:
             inputs["second_per_grid_ts"] = encoding.second_per_grid_ts.repeat(count)
         return self._generate_rows(inputs, max_new_tokens, generate_kwargs)
 
+    def sample_many(self, chats: list[str], encoding: VideoEncoding, count: int, max_new_tokens: int = 2048,
+                    seed: int = 0) -> list[list[DetailedGeneration]]:
+        """`count` answers to each chat drawn at temperature 1 (`scoring.SAMPLING`), all in one batched generate
+        over the already encoded video; answers grouped per chat. Seeded, without disturbing the global RNG."""
+        import torch
+
+        from vcr_cli.scoring import SAMPLING
+
+        rows = [chat for chat in chats for _ in range(count)]
+        devices = [torch.cuda.current_device()] if self.device == "cuda" and torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            generations = self.generate_many(rows, encoding, max_new_tokens=max_new_tokens, **SAMPLING)
+        return [generations[k * count : (k + 1) * count] for k in range(len(chats))]
+
     # The HF model card's layout puts the video *before* the text, so every prompt about one video shares the
     # token prefix `<|im_start|>system ... <|im_start|>user\n<|vision_start|><|video_pad|>...<|vision_end|>`.
     # `prefill_video` runs the vision tower and the language model over that prefix once and keeps its KV cache;
@@ -383,8 +398,26 @@ class Runtime:
 
     def generate_scored(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> DetailedGeneration:
         """Like `generate` (training layout), keeping the raw per-step logits for `scoring.answer_confidence`."""
+        from vcr_cli.scoring import KEEP_LOGITS
+
         inputs = dict(self.build_inputs(prompt, video))
-        return self._generate(inputs, max_new_tokens, {"output_logits": True, "return_dict_in_generate": True})
+        return self._generate(inputs, max_new_tokens, dict(KEEP_LOGITS))
+
+    def answer_and_sample(self, prompt: str, video: SampledVideo, samples: int, max_new_tokens: int = 2048,
+                          seed: int = 0) -> tuple[DetailedGeneration, list[DetailedGeneration]]:
+        """The checkpoint's own answer (its generation config, raw logits kept) and `samples` answers drawn at
+        temperature 1, in the training layout, over one vision-tower pass (the encoder output is reused)."""
+        from vcr_cli.scoring import KEEP_LOGITS
+
+        encoding = self.encode_video(video)
+        chat = self.render_chat(prompt)
+        try:
+            answer = self.generate_many([chat], encoding, max_new_tokens=max_new_tokens, **KEEP_LOGITS)[0]
+            drawn = self.sample_many([chat], encoding, samples, max_new_tokens=max_new_tokens, seed=seed)[0]
+        finally:
+            del encoding
+        return answer, drawn
+
 
 VISION_END = "<|vision_end|>"
 VIDEO_PAD = "<|video_pad|>"

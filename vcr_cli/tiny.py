@@ -328,14 +328,17 @@ def build_replica_checkpoint(path: str | Path, seed: int = 0, extra_tokens: list
     return path
 
 
-def train_parrot(path: str | Path, answer: str | list[str], steps: int = 40, seed: int = 0,
+def train_parrot(path: str | Path, answer: str | list[str | tuple[str, ...]], steps: int = 40, seed: int = 0,
                  replica: bool = False) -> Path:
     """Build a tiny checkpoint at `path` that answers `answer` to any video prompt, then stops.
 
     `answer` becomes one added token; a few dozen Adam steps on random videos of several sizes
     and lengths teach "assistant turn -> answer -> <|im_end|>". Used by end-to-end tests so a
     whole pipeline (sampling, prompt, generate, parse, outputs) can be asserted exactly.
-    A list of n answers teaches each with probability ~1/n (the loss averages over them).
+    A list of n answers teaches each with probability ~1/n (the loss averages over them). An answer given as a
+    tuple of strings is written as that sequence of added tokens: `("<think>a</think>", "<answer>1 to 2</answer>")`
+    makes the first token the choice (a "reasoning" step) and the rest certain once it is made. Every answer must
+    then have the same number of tokens.
     `replica` builds on `build_replica_checkpoint` (VideoChat-R1_7B's files) and keeps its layout.
     """
     import numpy as np
@@ -343,12 +346,18 @@ def train_parrot(path: str | Path, answer: str | list[str], steps: int = 40, see
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
     answers = [answer] if isinstance(answer, str) else list(answer)
+    sequences = [(a,) if isinstance(a, str) else tuple(a) for a in answers]
+    if len({len(q) for q in sequences}) != 1:
+        raise ValueError("every answer must have the same number of tokens")
+    pieces = list(dict.fromkeys(piece for q in sequences for piece in q))
     build = build_replica_checkpoint if replica else build_tiny_checkpoint
-    path = build(path, seed=seed, extra_tokens=answers)
+    path = build(path, seed=seed, extra_tokens=pieces)
     processor = AutoProcessor.from_pretrained(path)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     tok = processor.tokenizer
-    targets = [[tok.convert_tokens_to_ids(a), tok.convert_tokens_to_ids("<|im_end|>")] for a in answers]
+    targets = [[tok.convert_tokens_to_ids(piece) for piece in q] + [tok.convert_tokens_to_ids("<|im_end|>")]
+               for q in sequences]
+    length = len(targets[0])  # answer tokens + <|im_end|>
     rng = np.random.default_rng(seed)
     prompts = ["person opens door", "Track the red car.", "Answer the question: what happens? (A) x (B) y", ""]
     shapes = [(4, 56, 56), (8, 84, 112), (16, 112, 84), (30, 140, 252)]
@@ -367,7 +376,7 @@ def train_parrot(path: str | Path, answer: str | list[str], steps: int = 40, see
         enc = dict(enc)
         enc["input_ids"] = ids
         enc["attention_mask"] = torch.ones_like(ids)
-        mm = torch.cat([enc["mm_token_type_ids"], torch.zeros((1, 2), dtype=torch.long)], dim=1)
+        mm = torch.cat([enc["mm_token_type_ids"], torch.zeros((1, length), dtype=torch.long)], dim=1)
         enc["mm_token_type_ids"] = mm.repeat(len(targets), 1)
         rows = len(targets)
         enc["pixel_values_videos"] = enc["pixel_values_videos"].repeat(rows, 1)
@@ -382,7 +391,7 @@ def train_parrot(path: str | Path, answer: str | list[str], steps: int = 40, see
     goal = torch.tensor(targets)
     for step in range(steps):
         enc = batches[step % len(batches)]
-        logits = model(**enc, logits_to_keep=3).logits[:, :2]  # predicting the answer, then <|im_end|>
+        logits = model(**enc, logits_to_keep=length + 1).logits[:, :length]  # the answer's tokens, then <|im_end|>
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), goal.reshape(-1))
         optimizer.zero_grad()
         loss.backward()

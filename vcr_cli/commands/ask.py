@@ -21,6 +21,8 @@ from vcr_cli.options import (
     OutputOpt,
     Quant,
     QuantOpt,
+    SamplesOpt,
+    SeedOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -71,6 +73,8 @@ def ask(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    samples: SamplesOpt = 0,
+    seed: SeedOpt = 0,
 ) -> None:
     """Answer questions about a video, with the time spans each answer rests on.
 
@@ -82,7 +86,8 @@ def ask(
 
     with handle_errors(fast_exit=True):
         _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
-             batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
+             batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels,
+             samples, seed)
 
 
 def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
@@ -103,7 +108,7 @@ def collect_questions(question: str | None, options: list[str], questions_file: 
 
 
 def _run(video, question, options, questions_file, output, annotate, srt, strict, layout, batch_size, model, quant,
-         device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+         device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0) -> None:
     from rich.markup import escape
 
     from vcr_cli.console import console, stdout, warn
@@ -119,9 +124,10 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
                   stdout_ok=("JSON",))
     info = probe(video)
     runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
-                                                SamplingOptions(fps, max_frames, max_pixels), info=info)
+                                                SamplingOptions(fps, max_frames, max_pixels), info=info,
+                                                rows=min(batch_size, len(asked)) * max(1, samples))
     result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                      layout=layout, batch_size=batch_size)
+                      layout=layout, batch_size=batch_size, samples=samples, seed=seed)
     result["timings_s"].update(timings)
     add_peak_gpu_memory(result, runtime)
 

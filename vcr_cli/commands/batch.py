@@ -18,6 +18,8 @@ from vcr_cli.options import (
     ModelOpt,
     Quant,
     QuantOpt,
+    SamplesOpt,
+    SeedOpt,
     ThinkOpt,
 )
 
@@ -47,6 +49,8 @@ def batch(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    samples: SamplesOpt = 0,
+    seed: SeedOpt = 0,
     engine: Annotated[Engine, typer.Option(
         "--engine", rich_help_panel="Engine",
         help="local: one model in this process. ray: one model per Ray worker (GPUs, nodes); "
@@ -71,8 +75,8 @@ def batch(
     Job keys (the commands' options, with underscores): ground: query, window, overlap, all, min_score;
     ask: question + options, or questions (a list), or questions_file, and layout, batch_size;
     track: object, box, normalized, start, end, window, refine; any job: id, think, strict, max_new_tokens,
-    max_pixels, and fps, max_frames for ground and ask (the options below are the defaults). Exit 1 if any
-    job failed.
+    max_pixels, samples, seed, and fps, max_frames for ground and ask (the options below are the defaults).
+    Exit 1 if any job failed.
     """
     from vcr_cli.console import handle_errors
 
@@ -80,7 +84,7 @@ def batch(
         ray = _ray_options(engine, ray_address, workers, gpus_per_worker)
         _run(manifest, output, resume, overwrite, model, quant.value, device.value,
              {"think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
-              "max_pixels": max_pixels}, ray)
+              "max_pixels": max_pixels, "samples": samples, "seed": seed}, ray)
 
 
 def _ray_options(engine: Engine, address, workers, gpus_per_worker):

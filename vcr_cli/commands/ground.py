@@ -19,6 +19,8 @@ from vcr_cli.options import (
     OutputOpt,
     Quant,
     QuantOpt,
+    SamplesOpt,
+    SeedOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -47,7 +49,7 @@ def ground(
     all_segments: Annotated[bool, typer.Option("--all", help="Return every occurrence found, best first "
                                                "(default: the best one).", rich_help_panel=LONG)] = False,
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Drop segments whose score "
-                                             "(the answer's mean token probability) is lower.",
+                                             "is lower (the score: see --samples).",
                                              rich_help_panel=LONG)] = 0.0,
     strict: Annotated[bool, typer.Option("--strict", help="Parse answers exactly as VideoChat-R1's evaluation does.",
                                          rich_help_panel="Model")] = False,
@@ -59,6 +61,8 @@ def ground(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    samples: SamplesOpt = 0,
+    seed: SeedOpt = 0,
 ) -> None:
     """Find when an event happens: start and end seconds.
 
@@ -70,11 +74,11 @@ def ground(
         _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
              overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
              quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
-             max_frames=max_frames, max_pixels=max_pixels)
+             max_frames=max_frames, max_pixels=max_pixels, samples=samples, seed=seed)
 
 
 def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
-         quant, device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0) -> None:
     from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -97,8 +101,10 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     info = probe(video)
     sampling = SamplingOptions(fps, max_frames, max_pixels)
     if info.duration <= window:
-        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info)
-        result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info,
+                                                    rows=max(1, samples))
+        result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                             samples=samples, seed=seed)
         result["timings_s"].update(timings)
         apply_min_score(result, min_score)
     else:
@@ -110,7 +116,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
         with progress_step("grounding windows") as advance:
             result = ground_windows(runtime, video, info, query, sampling, window, overlap, think=think,
                                     strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
-                                    min_score=min_score, progress=advance)
+                                    min_score=min_score, progress=advance, samples=samples, seed=seed)
         result["timings_s"]["load"] = round(runtime.load_seconds, 3)
     add_peak_gpu_memory(result, runtime)
 
@@ -134,6 +140,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     if result["segments"]:
         for seg in result["segments"]:
             score = f"  score {seg['score']:.2f}" if seg.get("score") is not None else ""
+            if score and samples:
+                score += f" ({samples} samples)"
             target.print(f"[bold]{query}[/]: [green]{seg['start']:.2f}s → {seg['end']:.2f}s[/]{score}"
                          f"  (video {info.duration:.2f}s)")
     elif result["status"] == "below_min_score":

@@ -17,6 +17,8 @@ from vcr_cli.options import (
     OutputOpt,
     Quant,
     QuantOpt,
+    SamplesOpt,
+    SeedOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -59,6 +61,8 @@ def track(
     think: ThinkOpt = True,
     max_new_tokens: MaxNewTokensOpt = 2048,
     max_pixels: MaxPixelsOpt = None,
+    samples: SamplesOpt = 0,
+    seed: SeedOpt = 0,
 ) -> None:
     """Track an object: the model's keyframe boxes, then a box on every frame.
 
@@ -68,11 +72,11 @@ def track(
 
     with handle_errors(fast_exit=True):
         _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model,
-             quant.value, device.value, think, max_new_tokens, max_pixels)
+             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed)
 
 
 def _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model, quant,
-         device, think, max_new_tokens, max_pixels) -> None:
+         device, think, max_new_tokens, max_pixels, samples=0, seed=0) -> None:
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -118,7 +122,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     try:
         result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end, window_s=window,
                             think=think, strict=strict, refine=refine, max_new_tokens=max_new_tokens,
-                            max_pixels=max_pixels, frames=frames, windows=windows,
+                            max_pixels=max_pixels, frames=frames, windows=windows, samples=samples, seed=seed,
                             progress=spinner.update if spinner else None)
         result["timings_s"]["load"] = load_s
         add_peak_gpu_memory(result, runtime)

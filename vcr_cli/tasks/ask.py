@@ -16,6 +16,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from vcr_cli.errors import UsageError
 from vcr_cli.parsing import (
     extract_tag,
     extract_tag_lenient,
@@ -28,6 +29,15 @@ from vcr_cli.parsing import (
 from vcr_cli.prompts import option_letters, render_gqa, render_open_question
 from vcr_cli.questions import Question, make_question
 from vcr_cli.results import base_result, clamp_time
+from vcr_cli.scoring import (
+    KEEP_LOGITS,
+    SAMPLE_AGREEMENT,
+    TOKEN_PROBABILITY,
+    agreement,
+    answer_confidence,
+    same_text,
+    samples_record,
+)
 
 if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
@@ -104,6 +114,32 @@ def parse_answer(question: Question, text: str, duration: float, strict: bool = 
     return fields
 
 
+def score_answer(runtime: Runtime, question: Question, entry: dict, generation, duration: float, strict: bool,
+                 drawn: list | None, seed: int) -> dict:
+    """`score` (and `token_score`, `samples` with K draws) of one parsed answer; see `vcr_cli.scoring`."""
+    if entry["status"] != "ok":
+        fields: dict = {"score": None}
+    elif question.multiple_choice:
+        confidence = answer_confidence(runtime, generation, "letter", letter=entry["answer"])
+        fields = {"score": round(confidence, 4) if confidence is not None else None}
+    else:
+        confidence = answer_confidence(runtime, generation, "text")
+        fields = {"score": round(confidence, 4) if confidence is not None else None}
+    if drawn is None:
+        return fields
+    parsed = [parse_answer(question, g.text, duration, strict=strict) for g in drawn]
+    picks = [p["answer"] if p["status"] == "ok" else None for p in parsed]
+    rule = "the same letter as the reported answer" if question.multiple_choice else "the same answer text"
+    share = None
+    if entry["status"] == "ok":
+        share = agreement(entry["answer"], picks, (lambda a, b: a == b) if question.multiple_choice else same_text)
+        fields = {"score": round(share, 4), "token_score": fields["score"]}
+    fields["samples"] = samples_record(len(drawn), seed, rule,
+                                       [{"raw": g.text, "answer": pick} for g, pick in zip(drawn, picks)],
+                                       agreeing=round(share * len(drawn)) if share is not None else 0)
+    return fields
+
+
 def ask(
     runtime: Runtime,
     video: SampledVideo,
@@ -113,10 +149,12 @@ def ask(
     strict: bool = False,
     max_new_tokens: int = 2048,
     layout: str = "auto",
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Ask one question (multiple choice when `options` are given, else open); see `ask_many`."""
     return ask_many(runtime, video, [make_question(question, options)], think=think, strict=strict,
-                    max_new_tokens=max_new_tokens, layout=layout)
+                    max_new_tokens=max_new_tokens, layout=layout, samples=samples, seed=seed)
 
 
 def ask_many(
@@ -128,6 +166,8 @@ def ask_many(
     max_new_tokens: int = 2048,
     layout: str = "auto",
     batch_size: int = 8,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Answer every question about one sampled video; the JSON-ready result with one entry per question.
 
@@ -137,11 +177,15 @@ def ask_many(
     "video_first_shared_prefix" (opt-in, untrained): every question video first, the prefix up to the end of
     the video prefilled once and its KV cache shared. `strict` parses as VideoChat-R1's evaluation does (first
     A-G letter, tuple-only glue); the default lenient parser also accepts "(C)", "C) text", list-style spans
-    and unclosed tags.
+    and unclosed tags. Each answer's `score` is the probability of the tokens writing its letter (open questions:
+    its text); `samples` K > 0 scores it instead by the share of K answers drawn at temperature 1 that give the
+    same letter (text), all questions of a batch in one generate over the same vision-tower output.
     """
     if not questions:
         raise ValueError("no questions to ask")
     chosen = choose_layout(layout, len(questions))
+    if samples and chosen == VIDEO_FIRST_SHARED_PREFIX:
+        raise UsageError("--samples cannot be used with --layout shared-prefix; use the default layout")
     duration = video.info.duration
     timings: dict[str, float] = {}
     tokens: dict[str, int | None] = {"shared_prefix": None}
@@ -149,6 +193,7 @@ def ask_many(
     rendered = [render_question(question, think) for question in questions]
     step = max(1, batch_size)
     generations = []
+    drawn: list[list] = []  # per question: its K sampled generations
     if chosen == VIDEO_FIRST_SHARED_PREFIX:
         layouts = [VIDEO_FIRST] * len(questions)
         prefix = runtime.prefill_video(video)
@@ -157,7 +202,8 @@ def ask_many(
         try:
             for first in range(0, len(questions), step):
                 prompts = [prompt for _, prompt in rendered[first : first + step]]
-                batch = runtime.generate_batch_with_prefix(prefix, prompts, max_new_tokens=max_new_tokens)
+                batch = runtime.generate_batch_with_prefix(prefix, prompts, max_new_tokens=max_new_tokens,
+                                                           **KEEP_LOGITS)
                 generations += [(g, len(batch)) for g in batch]
         finally:
             del prefix  # the shared KV cache can be large: free it now, not at the caller's next collection
@@ -170,13 +216,21 @@ def ask_many(
                  for (_, prompt), where in zip(rendered, layouts)]
         try:
             for first in range(0, len(chats), step):
-                batch = runtime.generate_many(chats[first : first + step], encoding, max_new_tokens=max_new_tokens)
+                batch = runtime.generate_many(chats[first : first + step], encoding, max_new_tokens=max_new_tokens,
+                                              **KEEP_LOGITS)
                 generations += [(g, len(batch)) for g in batch]
+                if samples:
+                    drawn += runtime.sample_many(chats[first : first + step], encoding, samples,
+                                                 max_new_tokens=max_new_tokens, seed=seed + first)
         finally:
             del encoding
     firsts = [g for g, _ in generations if g.row == 0]  # one per batched generate
     timings["generate"] = round(sum(g.seconds for g in firsts), 3)
     tokens["decode_steps"] = sum(g.decode_steps for g in firsts)
+    if samples:
+        sampled_firsts = [group[0] for group in drawn if group and group[0].row == 0]
+        timings["samples"] = round(sum(g.seconds for g in sampled_firsts), 3)
+        tokens["sample_decode_steps"] = sum(g.decode_steps for g in sampled_firsts)
     answers = []
     for question, (template, _), (generation, rows), where in zip(questions, rendered, generations, layouts,
                                                                    strict=True):
@@ -184,6 +238,8 @@ def ask_many(
         if question.id is not None:
             entry["id"] = question.id
         entry.update(parse_answer(question, generation.text, duration, strict=strict))
+        entry.update(score_answer(runtime, question, entry, generation, duration, strict,
+                                  drawn[len(answers)] if samples else None, seed))
         entry.update({
             "raw": generation.text,
             "prompt_template": template,
@@ -198,6 +254,7 @@ def ask_many(
     if chosen == VIDEO_FIRST_SHARED_PREFIX:
         result["layout_note"] = UNTRAINED_NOTE
     result.update({
+        "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
         "layout": chosen,
         "vision_passes": 1,
         "batch_size": min(step, len(questions)),

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 from vcr_cli.parsing import extract_think, parse_ground
 from vcr_cli.prompts import render_ground
 from vcr_cli.results import base_result, clamp_time, header, sampling_dict
-from vcr_cli.scoring import answer_confidence
+from vcr_cli.scoring import (
+    SAMPLE_AGREEMENT,
+    TOKEN_PROBABILITY,
+    agreement,
+    answer_confidence,
+    samples_record,
+    spans_agree,
+)
 
 if TYPE_CHECKING:
     from vcr_cli.pipeline import SamplingOptions
@@ -35,27 +42,50 @@ def ground_span(
     think: bool = True,
     strict: bool = False,
     max_new_tokens: int = 2048,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """One model pass over a sampled video (or window): the raw answer and its segment in whole-video seconds.
 
     The model's times are relative to the first sampled frame's span (0 at the window start);
-    they are shifted by the window offset and clamped to the window.
+    they are shifted by the window offset and clamped to the window. The segment's `score` is the probability of
+    the tokens writing the answer's numbers, or with `samples` K > 0 the share of K answers drawn at temperature 1
+    (same vision-tower pass) whose span has a temporal IoU >= 0.5 with it (`token_score` keeps the other).
     """
     template, prompt = render_ground(query, think=think)
-    generation = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens)
-    span = parse_ground(generation.text, strict=strict)
-    segment, outside = None, False
-    if span is not None:
+    if samples:
+        generation, drawn = runtime.answer_and_sample(prompt, video, samples, max_new_tokens=max_new_tokens,
+                                                      seed=seed)
+    else:
+        generation, drawn = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens), []
+
+    def locate(text: str) -> tuple[dict | None, bool]:
+        span = parse_ground(text, strict=strict)
+        if span is None:
+            return None, False
         start, end = to_video_time(span, video.offset, video.span_seconds, video.info.duration)
         # a span wholly past the window's end (or before its start) clamps to a point: nothing to show there
-        outside = end - start < 1e-3 < abs(span[1] - span[0])
-        if not outside:
-            confidence = answer_confidence(runtime, generation)
-            segment = {"start": start, "end": end,
-                       "score": round(confidence, 4) if confidence is not None else None}
+        if end - start < 1e-3 < abs(span[1] - span[0]):
+            return None, True
+        return {"start": start, "end": end}, False
+
+    segment, outside = locate(generation.text)
+    if segment is not None:
+        confidence = answer_confidence(runtime, generation, "numbers")
+        segment["score"] = round(confidence, 4) if confidence is not None else None
+    record = None
+    if samples:
+        located = [locate(g.text)[0] for g in drawn]
+        spans = [(s["start"], s["end"]) if s else None for s in located]
+        share = agreement((segment["start"], segment["end"]), spans, spans_agree) if segment else None
+        record = samples_record(samples, seed, "temporal IoU >= 0.5 with the reported segment",
+                                [{"raw": g.text, "segment": s} for g, s in zip(drawn, located)],
+                                agreeing=round(share * samples) if share is not None else 0)
+        if segment is not None:
+            segment["token_score"], segment["score"] = segment["score"], round(share, 4)
     return {"template": template, "raw": generation.text, "thinking": extract_think(generation.text),
             "segment": segment, "outside": outside, "prompt_tokens": generation.prompt_tokens,
-            "new_tokens": generation.new_tokens, "seconds": generation.seconds}
+            "new_tokens": generation.new_tokens, "seconds": generation.seconds, "samples": record}
 
 
 def ground(
@@ -65,14 +95,18 @@ def ground(
     think: bool = True,
     strict: bool = False,
     max_new_tokens: int = 2048,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Ask the model for the event's span; times are seconds of the original video, clamped.
 
     `strict` uses VideoChat-R1's evaluation parser (for metrics); the default lenient parser also
     accepts `1.5 - 3.2`, `[1.5, 3.2]` and similar. Unparseable answers give status "unparsed"; a span that lies
-    wholly outside the video gives "outside_video" (no zero-length segment at the end).
+    wholly outside the video gives "outside_video" (no zero-length segment at the end). `samples` K > 0 scores
+    the answer by agreement with K answers drawn at temperature 1 (see `vcr_cli.scoring`).
     """
-    one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+    one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                      samples=samples, seed=seed)
     segments = [one["segment"]] if one["segment"] else []
     result = base_result("ground", runtime, video)
     result.update(
@@ -80,6 +114,7 @@ def ground(
             "query": query,
             "status": "ok" if segments else ("outside_video" if one["outside"] else "unparsed"),
             "segments": segments,
+            "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
             "raw": one["raw"],
             "thinking": one["thinking"],
             "prompt_template": one["template"],
@@ -88,6 +123,8 @@ def ground(
             "timings_s": {"generate": round(one["seconds"], 3)},
         }
     )
+    if samples:
+        result["samples"] = one["samples"]
     return result
 
 
@@ -113,11 +150,14 @@ def ground_windows(
     all_segments: bool = False,
     min_score: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Ground window by window (each sampled like a whole video), map answers to whole-video time, merge.
 
     Only one window's frames are held at a time (plus the next one, decoded in a thread while the
-    model answers), so memory stays flat however long the video is.
+    model answers), so memory stays flat however long the video is. With `samples` K > 0 each window's answer is
+    scored by agreement with K answers drawn about that window, and windows are ranked by that score.
     """
     from vcr_cli.video import sample_span
     from vcr_cli.windows import merge_segments, plan_windows, shared_seconds
@@ -136,10 +176,13 @@ def ground_windows(
             video = pending.result()
             if k + 1 < len(windows):
                 pending = pool.submit(decode, windows[k + 1])
-            one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
+            one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                              samples=samples, seed=seed + k)
             answers.append({"window": k, "start": round(window.start, 3), "end": round(window.end, 3),
                             "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
                             "outside": one["outside"], "seconds": round(one["seconds"], 3)})
+            if samples:
+                answers[-1]["samples"] = one["samples"]
             if one["segment"] is not None:
                 seg = dict(one["segment"], window=k)
                 seg["score"] = seg["score"] if seg["score"] is not None else 0.0
@@ -157,6 +200,7 @@ def ground_windows(
         "status": "ok" if segments else ("below_min_score" if candidates else
                                          "outside_video" if any(a["outside"] for a in answers) else "unparsed"),
         "segments": segments,
+        "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
         "raw": first["raw"] if len(answers) == 1 else [a["raw"] for a in answers],
         "thinking": extract_think(first["raw"]) if len(answers) == 1 else None,
         "prompt_template": render_ground(query, think=think)[0],

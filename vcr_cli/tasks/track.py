@@ -47,6 +47,14 @@ from vcr_cli.sampling import (
     smart_resize,
     tracking_frame_indices,
 )
+from vcr_cli.scoring import (
+    SAMPLE_AGREEMENT,
+    TOKEN_PROBABILITY,
+    agreement,
+    answer_confidence,
+    boxes_agree,
+    samples_record,
+)
 from vcr_cli.tracking import box_area, box_to_norm, box_to_pixels, clip_box, interpolate, round_box
 from vcr_cli.video import SampledVideo, VideoInfo
 from vcr_cli.windows import TRACK_WINDOW_S
@@ -285,6 +293,37 @@ def locate(runtime: Runtime, info: VideoInfo, frame: int, object_name: str, max_
 # ---------------------------------------------------------------- the task
 
 
+def _normalized(boxes: list[list[float]] | None, size: tuple[int, int]) -> list[list[float]] | None:
+    """An answer's boxes in 0..1 (a pixel answer, Qwen2.5-VL's habit, is divided by the keyframes' size)."""
+    if not boxes:
+        return None
+    if max(max(b) for b in boxes) <= PIXEL_ANSWER_THRESHOLD:
+        return boxes
+    w, h = size
+    return [[b[0] / w, b[1] / h, b[2] / w, b[3] / h] for b in boxes]
+
+
+def score_window(runtime: Runtime, generation, boxes: list[list[float]] | None, drawn: list, strict: bool,
+                 size: tuple[int, int], seed: int) -> dict:
+    """A window's `score` (+ `token_score` and `samples` with K draws); see `vcr_cli.scoring`."""
+    parsed = boxes is not None and len(boxes) == KEYFRAMES
+    confidence = answer_confidence(runtime, generation, "numbers") if parsed else None
+    fields: dict = {"score": round(confidence, 4) if confidence is not None else None}
+    if not drawn:
+        return fields
+    parse = parse_track_strict if strict else parse_track_lenient
+    answers = [parse(g.text) for g in drawn]
+    answers = [a if a is not None and len(a) == KEYFRAMES else None for a in answers]
+    share = agreement(_normalized(boxes, size), [_normalized(a, size) for a in answers], boxes_agree) if parsed \
+        else None
+    if share is not None:
+        fields = {"score": round(share, 4), "token_score": fields["score"]}
+    fields["samples"] = samples_record(len(drawn), seed, "mean box IoU >= 0.5 with the reported boxes",
+                                       [{"raw": g.text, "boxes": a} for g, a in zip(drawn, answers)],
+                                       agreeing=round(share * len(drawn)) if share is not None else 0)
+    return fields
+
+
 def _time(frame: int, info: VideoInfo) -> float:
     """The frame's presentation time (s): the video's own clock, variable frame rate included."""
     return round(info.time_of(frame), 3)
@@ -308,12 +347,17 @@ def track(
     frames: WindowFrames | None = None,
     windows: list[Window] | None = None,
     progress: Callable[[str], None] | None = None,
+    samples: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Track `object_name` through the video (or start_s..end_s): keyframes from the model, a box per frame.
 
     `start_box` is in original pixels of the range's first frame (validated by the caller; see
     `validate_start_box`); None locates the object with image grounding. `frames`/`windows` let the
     caller start decoding before the model is loaded (see `WindowFrames`). Boxes are clipped to the frame.
+    Each window's `score` is the probability of the tokens writing its boxes' numbers, or with `samples` K > 0 the
+    share of K answers drawn at temperature 1 whose boxes have a mean IoU >= 0.5 with the reported ones; the
+    result's `score` is the mean over the parsed windows.
     """
     from vcr_cli.video import probe
 
@@ -354,7 +398,12 @@ def track(
             carried = known[0] != window.first
             prompt_box = box_to_norm(known[1], info.width, info.height)
             template, prompt = render_track(object_name, prompt_box, think=think)
-            generation = runtime.generate(prompt, window_video(info, window_frames), max_new_tokens=max_new_tokens)
+            clip = window_video(info, window_frames)
+            if samples:
+                generation, drawn = runtime.answer_and_sample(prompt, clip, samples, max_new_tokens=max_new_tokens,
+                                                              seed=seed + window.index)
+            else:
+                generation, drawn = runtime.generate_scored(prompt, clip, max_new_tokens=max_new_tokens), []
             prompt_tokens += generation.prompt_tokens
             new_tokens += generation.new_tokens
             generate_s += generation.seconds
@@ -370,6 +419,7 @@ def track(
                       "thinking": extract_think(generation.text),
                       "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
                       "seconds": round(generation.seconds, 3)}
+            record.update(score_window(runtime, generation, boxes, drawn, strict, (width, height), seed + window.index))
             window_records.append(record)
             if boxes is None or len(boxes) != KEYFRAMES:
                 record["status"] = "unparsed" if not boxes else f"{len(boxes)} boxes (need {KEYFRAMES})"
@@ -434,6 +484,7 @@ def track(
         frames_out.append({"frame": frame, "time": _time(frame, info), "box": round_box(box), "source": kind})
 
     parsed = sum(1 for r in window_records if r["status"] == "ok")
+    scores = [r["score"] for r in window_records if r["status"] == "ok" and r.get("score") is not None]
     status = "ok" if parsed == len(windows) else ("partial" if parsed else "unparsed")
     anchor = SampledVideo(info=info, plan=SamplingPlan(list(windows[0].keyframes), width, height, TRAINING_TRACK_FPS),
                           frames=None)
@@ -450,6 +501,8 @@ def track(
         {
             "object": object_name,
             "status": status,
+            "score": round(sum(scores) / len(scores), 4) if scores else None,
+            "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
             "start_box": round_box(start_box),
             "start_box_source": source,
             "start_box_norm": box_to_norm(start_box, info.width, info.height),
