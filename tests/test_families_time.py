@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests import media
-from vcr_cli.families import GROUND, _qwen3, timelens, timelens2
+from vcr_cli.families import GROUND, _qwen3, qwen3_vl, timelens, timelens2
 
 ROUNDING = 0.05  # markers are written with one decimal
 
@@ -152,3 +152,53 @@ def test_qwen3_parrot_answers_in_seconds_through_the_timelens_parser(tmp_path):
     text = processor.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     assert text == answer
     assert timelens.FAMILY.parse(GROUND, text, strict=True) == [(1.5, 4.0)]
+
+
+@pytest.mark.parametrize("family", [timelens.FAMILY, timelens2.FAMILY, qwen3_vl.FAMILY],
+                         ids=["timelens", "timelens2", "qwen3-vl"])
+@pytest.mark.parametrize("frames, fps, width, height", [(150, 25.0, 160, 96), (301, 29.97, 640, 360)])
+def test_inputs_equal_the_reference_pipeline(family, frames, fps, width, height, processor, tmp_path):
+    """qwen-vl-utils 0.0.14 (image_patch_size=16, the family's budget) + the HF processor + the verbatim prompt
+    give the same frames, size and token ids as the family's rule, vcr's decoder and its time contract."""
+    from qwen_vl_utils import process_vision_info
+
+    path = media.timed_clip(tmp_path / "c.mp4", media.cfr_times(frames, fps), width=width, height=height)
+    text, grid, codes, _ = _feed(family, processor, path)
+    rule = family.sampling_for(GROUND)
+    element = {"type": "video", "video": str(path), "fps": rule.fps, "min_pixels": rule.min_pixels,
+               "total_pixels": rule.total_pixels, "max_frames": rule.max_frames}
+    _, prompt = family.render(GROUND, query="person sits down")
+    messages = [{"role": "user", "content": [element, {"type": "text", "text": prompt}]}]
+    _, videos, _ = process_vision_info(messages, image_patch_size=16, return_video_kwargs=True,
+                                       return_video_metadata=True)
+    reference_frames, metadata = videos[0]
+    metadata = {k: metadata[k] for k in ("fps", "frames_indices", "total_num_frames")}
+    assert codes == metadata["frames_indices"]  # the same frames reached the model
+    chat = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    enc = processor(text=[chat], videos=[reference_frames], return_tensors="pt",
+                    videos_kwargs={"video_metadata": [metadata], **_qwen3.PROCESSOR_KWARGS})
+    assert enc["video_grid_thw"][0].tolist() == grid
+    assert processor.tokenizer.decode(enc["input_ids"][0]) == text
+
+
+@pytest.mark.parametrize("frames, fps, width, height", [(150, 25.0, 160, 96), (301, 29.97, 640, 360)])
+def test_videochat_r1_5_round_one_equals_its_loader(frames, fps, width, height, tmp_path):
+    """Round 1 (no glue yet) is qwen-vl-utils with patch 14 and the card's element: 512 frames at most,
+    128x12x28x28 total, 128x28x28 floor (R1.5's loader differs from it only in FPS_MAX_FRAMES and key_time)."""
+    from qwen_vl_utils import process_vision_info
+
+    from vcr_cli.families import CHOICE, videochat_r1_5
+    from vcr_cli.video import probe
+
+    path = media.timed_clip(tmp_path / "c.mp4", media.cfr_times(frames, fps), width=width, height=height)
+    rule = videochat_r1_5.FAMILY.sampling_for(CHOICE)
+    element = {"type": "video", "video": str(path), "total_pixels": 128 * 12 * 28 * 28, "min_pixels": 128 * 28 * 28,
+               "max_frames": 512}
+    _, videos, _ = process_vision_info([{"role": "user", "content": [element]}], image_patch_size=14,
+                                       return_video_kwargs=True, return_video_metadata=True)
+    reference, metadata = videos[0]
+    info = probe(path)
+    plan = rule.plan(info.frames, info.fps, info.width, info.height)
+    assert plan.indices == metadata["frames_indices"]
+    assert (len(plan.indices), plan.height, plan.width) == (reference.shape[0], *reference.shape[2:])
+    assert videochat_r1_5.round_frame_indices(info.frames, len(plan.indices), info.fps, None) == plan.indices
