@@ -278,6 +278,7 @@ def test_videochat_r1_5_next_key_time():
     assert R15.next_key_time(previous, "<answer>A</answer>") == previous  # eval scripts keep them
     assert R15.next_key_time(previous, "<answer>A</answer>", keep_previous=False) is None  # the card resets
     assert R15.next_key_time(previous, "<glue>[(3, </glue>") is None  # unreadable: reset
+    assert R15.FAMILY.next_spans(previous, "<answer>A</answer>") == previous
 
 
 # ---------------------------------------------------------------- R1.5 re-sampling
@@ -347,6 +348,9 @@ def test_glue_round_falls_back_to_uniform_frames():
     for spans in (None, [], [(50.0, 40.0)], [(100.0, 120.0)], [("a", "b")], [(1.0,)]):
         assert R15.glue_frame_indices(spans, 900, 60, 30.0) == uniform
     assert R15.round_frame_indices(900, 60, 30.0, None) == uniform
+    assert R15.FAMILY.replan(900, 60, 30.0, None) == uniform  # tasks call it through the family
+    assert R15.FAMILY.replan(900, 60, 30.0, [(5.2, 10.4)]) == R15.glue_frame_indices([(5.2, 10.4)], 900, 60, 30.0)
+    assert all(f.replan is None for f in families.all_families() if f.capabilities.rounds == 1)
     assert R15.glue_frame_indices([(0.0, 1.0)], 10, 10, 5.0) == sampling.frame_indices(10, 10)  # too short
 
 

@@ -130,6 +130,11 @@ class Family:
     parsers: Mapping[str, Callable[..., Any]]  # role -> parse(text, strict, **context) -> neutral value
     video_first: frozenset[str] = frozenset()  # roles whose chat puts the video before the text
     decoding: Mapping[str, Any] = field(default_factory=dict)  # generate kwargs of its published eval
+    # Perception rounds: (total_frames, nframes, fps, spans or None) -> the next round's frame indices;
+    # None for single-pass families.
+    replan: Callable[[int, int, float, Sequence[Span] | None], list[int]] | None = None
+    # (previous spans, this round's answer) -> the spans that steer the next round
+    next_spans: Callable[[list[Span] | None, str], list[Span] | None] | None = None
     licence: str = ""
     notes: tuple[str, ...] = ()
 

@@ -293,6 +293,8 @@ FAMILY = Family(
     parsers={GROUND: parse_ground, CHOICE_GLUE: parse_choice, CHOICE: parse_choice},
     video_first=frozenset({CHOICE_GLUE, CHOICE}),
     decoding={"max_new_tokens": MAX_NEW_TOKENS},
+    replan=round_frame_indices,
+    next_spans=next_key_time,
     licence="apache-2.0 (model card; the code repository has no licence file)",
     notes=("the card and eval scripts pass no sampling arguments to generate; its generation_config.json is "
            "unverified",),
