@@ -307,7 +307,7 @@ def test_glue_round_is_denser_inside_the_spans_with_the_same_count(total, fps, n
 
 
 def _reference_sample_frames(spans, total_frames, num_frames, key_ratio, fps):
-    """R1.5's sample_frames as model-families.md §1.3 describes it (numpy linspace, int cast), for one span."""
+    """R1.5's sample_frames as model-families.md §1.3 describes it (numpy linspace, int cast)."""
     ranges = [(int(s * fps), min(int(e * fps), total_frames - 1)) for s, e in spans]
     key = sum(e - s + 1 for s, e in ranges)
     key_count = round(num_frames * key * key_ratio / (key * key_ratio + total_frames - key))
@@ -320,13 +320,22 @@ def _reference_sample_frames(spans, total_frames, num_frames, key_ratio, fps):
     return sorted({int(i) for i in picks})
 
 
-@pytest.mark.parametrize("total, fps, nframes, span", [
-    (900, 30.0, 60, (5.2, 10.4)), (1500, 25.0, 120, (12.0, 31.5)), (3000, 29.97, 100, (0.0, 20.0)),
-    (108000, 30.0, 512, (600.0, 660.0)),
+@pytest.mark.parametrize("total, fps, nframes, spans", [
+    (900, 30.0, 60, [(5.2, 10.4)]), (1500, 25.0, 120, [(12.0, 31.5)]), (3000, 29.97, 100, [(0.0, 20.0)]),
+    (108000, 30.0, 512, [(600.0, 660.0)]),
+    (900, 30.0, 60, [(0.0, 10.0), (20.0, 21.0)]),  # separate spans whose rounded shares add up
+    (108000, 30.0, 512, [(600.0, 660.0), (1800.5, 1900.0)]),
 ])
-def test_glue_round_matches_r1_5_sampler_for_one_span(total, fps, nframes, span):
-    expected = _reference_sample_frames([span], total - 1, nframes, 1.5, fps)
-    assert R15.glue_frame_indices([span], total, nframes, fps) == expected
+def test_glue_round_matches_r1_5_sampler(total, fps, nframes, spans):
+    expected = _reference_sample_frames(spans, total - 1, nframes, 1.5, fps)
+    assert R15.glue_frame_indices(spans, total, nframes, fps) == expected
+
+
+def test_glue_spans_share_their_frames_in_proportion_to_length():
+    # 0-10 s and 20-21 s of a 900-frame 30 fps clip, 60 frames: 28 go to the spans, 25 and 3 as R1.5 rounds them
+    indices = R15.glue_frame_indices([(0.0, 10.0), (20.0, 21.0)], 900, 60, 30.0)
+    assert sum(1 for i in indices if i <= 300) == 25 and sum(1 for i in indices if 600 <= i <= 630) == 3
+    assert R15._allocate(7, [10, 10, 10]) == [3, 2, 2] and R15._allocate(5, [1, 100]) == [1, 4]
 
 
 def test_every_glue_span_gets_a_frame():

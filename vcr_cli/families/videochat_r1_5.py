@@ -204,25 +204,16 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _allocate(total: int, lengths: list[int]) -> list[int]:
-    """`total` samples over ranges of these lengths: one each first, the rest by length (largest remainder),
-    never more than a range holds."""
-    counts = [1] * len(lengths)
-    rest = total - len(lengths)
-    while rest > 0:
-        room = [length - c for length, c in zip(lengths, counts)]
-        weight = sum(length for length, r in zip(lengths, room) if r > 0)
-        if weight == 0:
-            break
-        shares = [rest * length / weight if r > 0 else 0.0 for length, r in zip(lengths, room)]
-        whole = [min(int(s), r) for s, r in zip(shares, room)]
-        if sum(whole) == 0:  # hand single samples out by largest remainder
-            order = sorted(range(len(lengths)), key=lambda i: (-(shares[i] - whole[i]), i))
-            whole = [0] * len(lengths)
-            for i in order[:rest]:
-                if room[i] > 0:
-                    whole[i] = 1
-        counts = [c + w for c, w in zip(counts, whole)]
-        rest -= sum(whole)
+    """`total` samples over ranges of these lengths, in proportion to length (R1.5: round(total * len / K) each,
+    at least one), corrected by largest remainder so they add up to `total`, never more than a range holds."""
+    weight = sum(lengths)
+    shares = [total * length / weight for length in lengths]
+    counts = [min(length, max(1, math.floor(share))) for share, length in zip(shares, lengths)]
+    indices = range(len(lengths))
+    while sum(counts) < total and (room := [i for i in indices if counts[i] < lengths[i]]):
+        counts[max(room, key=lambda i: (shares[i] - counts[i], -i))] += 1
+    while sum(counts) > total and (spare := [i for i in indices if counts[i] > 1]):
+        counts[min(spare, key=lambda i: (shares[i] - counts[i], i))] -= 1
     return counts
 
 
@@ -250,12 +241,11 @@ def glue_frame_indices(spans: Sequence[Span] | None, total_frames: int, nframes:
         if 0 <= start <= end:
             ranges.append((start, end))
     ranges = _merge(ranges)
-    key_frames = sum(end - start + 1 for start, end in ranges)
-    other = [i for i in range(last + 1)]
-    inside = {i for start, end in ranges for i in range(start, end + 1)}
-    other = [i for i in other if i not in inside]
     if not ranges or last + 1 < nframes:
         return uniform
+    key_frames = sum(end - start + 1 for start, end in ranges)
+    inside = {i for start, end in ranges for i in range(start, end + 1)}
+    other = [i for i in range(last + 1) if i not in inside]
     weighted = key_ratio * key_frames
     key_count = round(nframes * weighted / (weighted + len(other)))
     key_count = max(len(ranges), min(key_count, key_frames, nframes))
