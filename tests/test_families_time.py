@@ -7,10 +7,10 @@ markers must equal the shown times of the fed frames (the mean of each 2-frame g
 
 from __future__ import annotations
 
+import media
 import numpy as np
 import pytest
 
-from tests import media
 from vcr_cli.families import GROUND, _qwen3, qwen3_vl, timelens, timelens2
 
 ROUNDING = 0.05  # markers are written with one decimal
