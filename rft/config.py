@@ -219,3 +219,16 @@ def _describe(hint: Any) -> str:
         item = typing.get_args(hint)[0]
         return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(item, _describe(item))
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(hint, str(hint))
+
+
+def require_trainable(model: str | None) -> None:
+    """UsageError in one line when the checkpoint's model family has no training recipe in `vcr rft` (its
+    prompts, rewards and sampling), naming the families that have one."""
+    from vcr_cli.families import all_families
+    from vcr_cli.runtime import resolve_family, resolve_model_id
+
+    family = resolve_family(model)
+    if not family.capabilities.trainable:
+        able = [f.name for f in all_families() if f.capabilities.trainable]
+        raise UsageError(f"vcr rft trains and evaluates with the prompts and rewards of {', '.join(able)}; "
+                         f"{resolve_model_id(model)} is a {family.name} checkpoint (use a checkpoint of those)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rft.config import require_trainable
 from vcr_cli.sampling import FPS, FPS_MAX_FRAMES
 
 
@@ -28,6 +29,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
 
     quiet_libraries()
     examples = load_examples(data_path)
+    require_trainable(model)
     with status(f"Loading {model or 'model'} ({quant})..."):
         runtime = load_runtime(model, quant=quant, device=device)
     lines = []

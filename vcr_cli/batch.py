@@ -4,14 +4,16 @@ A manifest is JSONL, one job a line: `{"task": "ground"|"track"|"ask", "video": 
 command's arguments, options spelled with underscores:
 - ground: `query`, and `window`, `overlap`, `all`, `min_score`, `fps`, `max_frames`;
 - ask: `question` (+ `options`), or `questions` (a list as in a questions file), or `questions_file`;
-  and `layout`, `batch_size`, `fps`, `max_frames`;
+  and `layout`, `batch_size`, `rounds`, `fps`, `max_frames`;
 - track: `object`, and `box` ([x0, y0, x1, y1] or "X0,Y0,X1,Y1"), `normalized`, `start`, `end`, `window`,
   `refine`;
 - any: `id`, `think`, `strict`, `max_new_tokens`, `max_pixels`, `samples` (score by agreement with K answers
   drawn at temperature 1, as `--samples`), `seed`.
-The batch's command-line options are the defaults. Paths are relative to the manifest's folder. The
-whole manifest is validated first (a bad line is a UsageError naming it), then the model is loaded once
-and the jobs run in order; the next job's video decodes in a thread while the current one runs.
+The batch's command-line options are the defaults; `fps` / `max_frames` / `max_new_tokens` left unset follow
+the model family's rule (`defaults["family"]`, the family's name, picks its sampling while the model loads).
+Paths are relative to the manifest's folder. The whole manifest is validated first (a bad line is a UsageError
+naming it), then the model is loaded once and the jobs run in order; the next job's video decodes in a thread
+while the current one runs.
 
 Results are JSONL too, appended and flushed line by line as each job finishes, so a crash or Ctrl-C
 keeps every finished job: `{"index", "id", "task", "video", "job", "status": "ok"|"error", "error",
@@ -47,10 +49,11 @@ MAX_SAMPLES = 64
 # The commands' options, spelled with underscores ("all" is `vcr ground --all`).
 TASK_KEYS = {
     "ground": {"query", "fps", "max_frames", "window", "overlap", "all", "min_score"},
-    "ask": {"question", "options", "questions", "questions_file", "layout", "batch_size", "fps", "max_frames"},
+    "ask": {"question", "options", "questions", "questions_file", "layout", "batch_size", "rounds", "fps",
+            "max_frames"},
     "track": {"object", "box", "normalized", "start", "end", "window", "refine"},
 }
-SAMPLING_DEFAULTS = {"fps": 2.0, "max_frames": 768, "max_pixels": None}
+SAMPLING_DEFAULTS = {"fps": None, "max_frames": None, "max_pixels": None}  # None: the family's rule
 
 
 @dataclass
@@ -118,6 +121,7 @@ def _validate(spec: dict, where: str, base: Path) -> None:
     _check_type(spec, "max_frames", int, "an integer >= 2", where, 2)
     _check_type(spec, "max_pixels", int, "an integer >= 3136", where, 3136)
     _check_type(spec, "max_new_tokens", int, "an integer >= 1", where, 1)
+    _check_type(spec, "rounds", int, "an integer >= 1", where, 1)
     _check_type(spec, "think", bool, "true or false", where)
     _check_type(spec, "strict", bool, "true or false", where)
     _check_type(spec, "samples", int, f"an integer from 0 to {MAX_SAMPLES}", where, 0)
@@ -320,17 +324,31 @@ def prepare_job(job: Job, defaults: dict) -> Any:
 
         if info.duration > (spec.get("window") or DEFAULT_WINDOW_S):
             return {"info": info, "video": None}  # long: grounded window by window, decoded as it goes
-    video = sample_video(job.video, fps=float(_setting(job, defaults, "fps")),
-                         max_frames=int(_setting(job, defaults, "max_frames")),
-                         max_pixels=_setting(job, defaults, "max_pixels"), info=info)
+    video = sample_video(job.video, fps=_setting(job, defaults, "fps"),
+                         max_frames=_setting(job, defaults, "max_frames"),
+                         max_pixels=_setting(job, defaults, "max_pixels"), info=info, rule=_job_rule(job, defaults))
     return {"info": info, "video": video}
+
+
+def _job_rule(job: Job, defaults: dict):
+    """The sampling rule of the batch's family (`defaults["family"]`) for the job's task; None: the default's."""
+    if not defaults.get("family"):
+        return None
+    from vcr_cli.families import GROUND, get
+
+    role = GROUND
+    if job.task == "ask":
+        from vcr_cli.tasks.ask import sampling_role
+
+        role = sampling_role(job_questions(job.spec, f"job {job.id}", job.base))
+    return get(defaults["family"]).sampling_for(role)
 
 
 def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
     """Run one prepared job on the loaded model: what `vcr ground|track|ask` would write with `-o`."""
     spec = job.spec
     think = bool(_setting(job, defaults, "think"))
-    max_new_tokens = int(_setting(job, defaults, "max_new_tokens"))
+    max_new_tokens = _setting(job, defaults, "max_new_tokens")  # None: the family's budget
     strict = bool(spec.get("strict", False))
     scoring = {key: int(_setting(job, defaults, key) or 0) for key in ("samples", "seed")}
     if job.task == "ground":
@@ -341,7 +359,7 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
         questions = job_questions(spec, f"job {job.id}", job.base)
         return ask_many(runtime, prepared["video"], questions, think=think, strict=strict,
                         max_new_tokens=max_new_tokens, layout=job_layout(spec),
-                        batch_size=spec.get("batch_size") or 8, **scoring)
+                        batch_size=spec.get("batch_size") or 8, rounds=spec.get("rounds"), **scoring)
     from vcr_cli.tasks import track as task
 
     return task.track(runtime, job.video, spec["object"].strip(), prepared["start_box"], info=prepared["info"],
@@ -353,7 +371,7 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
 
 
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
-                max_new_tokens: int, scoring: dict) -> dict:
+                max_new_tokens: int | None, scoring: dict) -> dict:
     """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
     from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
 
@@ -366,7 +384,7 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
         return apply_min_score(result, min_score)
     from vcr_cli.pipeline import SamplingOptions
 
-    sampling = SamplingOptions(float(_setting(job, defaults, "fps")), int(_setting(job, defaults, "max_frames")),
+    sampling = SamplingOptions(_setting(job, defaults, "fps"), _setting(job, defaults, "max_frames"),
                                _setting(job, defaults, "max_pixels"))
     overlap = spec.get("overlap")
     return ground_windows(runtime, job.video, prepared["info"], query, sampling,
@@ -384,7 +402,8 @@ def _error_text(exc: BaseException) -> str:
 
 def batch_defaults(defaults: dict | None) -> dict:
     """The command-line options every job falls back on (both engines)."""
-    return {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": 2048, "samples": 0, "seed": 0, **(defaults or {})}
+    return {**SAMPLING_DEFAULTS, "think": True, "max_new_tokens": None, "samples": 0, "seed": 0, "family": None,
+            **(defaults or {})}
 
 
 def start_batch(jobs: list[Job], results: str | Path, resume: bool) -> tuple[list[Job], BatchSummary, ResultsWriter]:

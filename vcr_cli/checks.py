@@ -152,9 +152,72 @@ def check_model(model_id: str) -> Check:
                  required=False)
 
 
-def run_checks(model_id: str) -> list[Check]:
+def family_tasks(family) -> list[str]:
+    """The vcr tasks a family was trained for, from its capability flags."""
+    flags = family.capabilities
+    tasks = [name for name, able in (("ground", flags.grounds), ("ask (multiple choice)", flags.chooses),
+                                     ("ask (open)", flags.answers_open), ("track", flags.tracks)) if able]
+    if flags.chooses and flags.rounds > 1:
+        tasks[tasks.index("ask (multiple choice)")] = f"ask (multiple choice, {flags.rounds} perception rounds)"
+    return tasks
+
+
+def _cached_config(model_id: str) -> dict | None:
+    """config.json of a local folder, an adapter's base or a cached hub id, without downloading; None if absent."""
+    import json
+    from pathlib import Path
+
+    from vcr_cli.runtime import adapter_base, is_adapter_dir, names_a_folder
+
+    local = Path(model_id).expanduser()
+    if is_adapter_dir(local):
+        base = adapter_base(local)
+        return _cached_config(base) if base else None
+    if names_a_folder(model_id):
+        path = local / "config.json"
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(model_id, "config.json")
+        except Exception:
+            cached = None
+        if not isinstance(cached, str):
+            return None
+        path = Path(cached)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def check_family(model_id: str, family: str | None = None) -> Check:
+    """Which model family the checkpoint is (its prompts, sampling, time contract) and which tasks it can do."""
+    from pathlib import Path
+
+    from vcr_cli.errors import UsageError
+    from vcr_cli.families import resolve
+    from vcr_cli.runtime import _family_name, adapter_base, is_adapter_dir
+
+    local = Path(model_id).expanduser()
+    base = adapter_base(local) if is_adapter_dir(local) else None
+    config = _cached_config(model_id)
+    try:
+        found = resolve(model_id, config, _family_name(family), adapter_base=base)
+    except UsageError as exc:
+        if config is None:
+            return Check("family", False, f"unknown until config.json is here ({exc})", "pass --family NAME",
+                         required=False)
+        return Check("family", False, str(exc), "pass --family NAME for the checkpoint's model_type")
+    detail = (f"{found.name} ({found.model_type}): {', '.join(family_tasks(found))}; "
+              f"prompts and sampling as {found.title} was trained; licence: {found.licence}")
+    return Check("family", True, detail)
+
+
+def run_checks(model_id: str, family: str | None = None) -> list[Check]:
     checks = [check_python(), *check_torch(), check_transformers(), check_bitsandbytes(), check_decoders(),
-              check_encoder(), check_model(model_id)]
+              check_encoder(), check_model(model_id), check_family(model_id, family)]
     return checks
 
 

@@ -29,17 +29,25 @@ MODEL_HELP = ("Hugging Face id, local checkpoint directory, or a LoRA adapter fo
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HELP, show_default=False,
                                                  rich_help_panel="Model")]
+FAMILY_HELP = ("The checkpoint's model family (its prompts, sampling, time contract and parser): videochat-r1, "
+               "videochat-r1.5, qwen3-vl, timelens, timelens2 (`vcr doctor --model X` lists them). Default: found "
+               "from the checkpoint's id and config.json; set it for fine-tunes and local folders (also $VCR_FAMILY).")
+FamilyOpt = Annotated[Optional[str], typer.Option("--family", metavar="NAME", help=FAMILY_HELP, show_default=False,
+                                                  rich_help_panel="Model")]
 QuantOpt = Annotated[Quant, typer.Option("--quant", help="Weight quantization: NF4 4-bit, 8-bit or none.",
                                          rich_help_panel="Model")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run the model.", rich_help_panel="Model")]
-ThinkOpt = Annotated[bool, typer.Option("--think/--no-think", help="Use the reasoning prompt (<think> ... </think>).",
-                                        rich_help_panel="Model")]
-MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Generation budget per answer.",
-                                              rich_help_panel="Model")]
-FpsOpt = Annotated[float, typer.Option("--fps", min=0.01, help="Frames sampled per second (training: 2).",
-                                       rich_help_panel="Sampling")]
-MaxFramesOpt = Annotated[int, typer.Option("--max-frames", min=2, help="Cap on sampled frames (training: 768).",
-                                           rich_help_panel="Sampling")]
+ThinkOpt = Annotated[bool, typer.Option("--think/--no-think", help="Use the reasoning prompt (<think> ... </think>); "
+                                        "families with one prompt per task ignore it.", rich_help_panel="Model")]
+MaxNewTokensOpt = Annotated[Optional[int], typer.Option(
+    "--max-new-tokens", min=1, show_default=False, rich_help_panel="Model",
+    help="Generation budget per answer (default: the family's, e.g. 512 for TimeLens; else 2048).")]
+FpsOpt = Annotated[Optional[float], typer.Option(
+    "--fps", min=0.01, show_default=False, rich_help_panel="Sampling",
+    help="Frames sampled per second (default: the family's training rule, 2 for every family vcr knows).")]
+MaxFramesOpt = Annotated[Optional[int], typer.Option(
+    "--max-frames", min=2, show_default=False, rich_help_panel="Sampling",
+    help="Cap on sampled frames (default: the family's training rule: VideoChat-R1 768, R1.5 512, ...).")]
 MaxPixelsOpt = Annotated[Optional[int], typer.Option(
     "--max-pixels", min=3136, show_default=False,
     help="Cap on pixels per frame, below the training budget, to save memory.", rich_help_panel="Sampling")]

@@ -14,8 +14,10 @@ from vcr_cli.video import SampledVideo, VideoInfo, probe, sample_video
 
 @dataclass
 class SamplingOptions:
-    fps: float = 2.0
-    max_frames: int = 768
+    """The user's --fps / --max-frames / --max-pixels; None keeps the family's own rule for the task."""
+
+    fps: float | None = None
+    max_frames: int | None = None
     max_pixels: int | None = None
 
 
@@ -24,6 +26,7 @@ class ModelOptions:
     model: str | None = None
     quant: str = "4bit"
     device: str = "auto"
+    family: str | None = None  # --family: None guesses it from the checkpoint
 
 
 def load_with_video(
@@ -33,8 +36,12 @@ def load_with_video(
     info: VideoInfo | None = None,
     runtime: Runtime | None = None,
     rows: int = 1,
+    role: str = "ground",
 ) -> tuple[Runtime, SampledVideo, dict]:
     """Decode + resize frames in a thread while torch/transformers import and the model loads.
+
+    The frames follow the model family's sampling rule for `role` (a `vcr_cli.families` role); the family is
+    resolved from the checkpoint's config before anything slow starts (`runtime`'s own when given).
 
     `rows`: prompts about the video decoded together at most (--samples draws, questions of a batch), for the
     memory check.
@@ -45,10 +52,14 @@ def load_with_video(
     import cv2  # noqa: F401
     import numpy  # noqa: F401
 
+    from vcr_cli.runtime import resolve_family
     from vcr_cli.video import plan_video
 
     info = info or probe(video_path)
-    plan = plan_video(info, fps=sampling.fps, max_frames=sampling.max_frames, max_pixels=sampling.max_pixels)
+    family = runtime.family if runtime is not None else resolve_family(model.model, model.family)
+    rule = family.sampling_for(role)
+    plan = plan_video(info, fps=sampling.fps, max_frames=sampling.max_frames, max_pixels=sampling.max_pixels,
+                      rule=rule)
     timings: dict[str, float] = {}
     outcome: dict = {}
     start = time.perf_counter()
@@ -56,7 +67,7 @@ def load_with_video(
     def decode() -> None:
         try:
             outcome["video"] = sample_video(video_path, fps=sampling.fps, max_frames=sampling.max_frames,
-                                            max_pixels=sampling.max_pixels, info=info)
+                                            max_pixels=sampling.max_pixels, info=info, rule=rule)
         except BaseException as exc:  # re-raised in the caller's thread
             outcome["error"] = exc
         timings["decode"] = round(time.perf_counter() - start, 3)
@@ -70,7 +81,7 @@ def load_with_video(
             from vcr_cli.memory import check_gpu_fits
 
             check_gpu_fits(model.quant, model.device, plan.video_tokens, rows)
-            runtime = load_runtime(model.model, quant=model.quant, device=model.device)
+            runtime = load_runtime(model.model, quant=model.quant, device=model.device, family=model.family)
             timings["load"] = round(time.perf_counter() - t, 3)
     with status("Decoding video..."):
         worker.join()

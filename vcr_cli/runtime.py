@@ -1,10 +1,11 @@
 """The model runtime: the only module that touches transformers and bitsandbytes.
 
-`load_runtime` loads VideoChat-R1 (or any Qwen2.5-VL checkpoint: a hub id or a local directory)
+`load_runtime` loads a checkpoint of any model family (`vcr_cli.families`: a hub id or a local directory)
 exactly as a user's machine would, optionally 4-bit (NF4, double quantization) with the vision
-tower and lm_head kept in full precision. `Runtime.generate` renders the chat as VideoChat-R1 was
-trained (text first, then the video) and passes the *real sampled fps* through `video_metadata`,
-so Qwen2.5-VL's absolute-time position encoding matches the video.
+tower and lm_head kept in full precision, and resolves its family. `Runtime.generate` renders the chat in the
+layout the task's prompt was trained with (`family.layout(role)`: text first or video first) and passes the
+family's time contract through `video_metadata` (`family.metadata_for`), so the model sees the video's real
+times (Qwen2.5-VL: in its position encoding; Qwen3-VL: as `<t seconds>` text). Nothing here names a family.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vcr_cli.errors import ModelLoadError, UsageError, first_line
+from vcr_cli.families import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from vcr_cli.families import Family
     from vcr_cli.video import SampledVideo
 
-DEFAULT_MODEL = "OpenGVLab/VideoChat-R1_7B"
 QUANT_CHOICES = ("4bit", "8bit", "none")
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 # In transformers 5 the vision tower is `model.visual`; naming "visual" alone skips nothing.
@@ -28,7 +30,7 @@ QUANT_SKIP_MODULES = ["model.visual", "lm_head"]
 
 
 def resolve_model_id(model: str | None) -> str:
-    """--model, else $VCR_MODEL, else VideoChat-R1_7B."""
+    """--model, else $VCR_MODEL, else `DEFAULT_MODEL` (the registry names it)."""
     return model or os.environ.get("VCR_MODEL") or DEFAULT_MODEL
 
 
@@ -113,6 +115,58 @@ def model_source(model_id: str, hub_fix: str | None = None, missing_fix: str | N
     return ensure_available(model_id, fix=hub_fix), False
 
 
+def checkpoint_config(model_id: str) -> tuple[dict, str | None]:
+    """(config.json of the checkpoint `model_id` names, the base id when it is a LoRA adapter folder).
+
+    Cheap (no torch): a local folder or adapter is read in place, a hub id from its cached snapshot."""
+    from vcr_cli.families import read_config
+
+    adapter = Path(model_id).expanduser()
+    base_id = None
+    if is_adapter_dir(adapter):
+        base_id = adapter_base(adapter)
+        if not base_id:
+            raise UsageError(f"{adapter}/adapter_config.json names no base model; merge it with "
+                             f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
+    source, _ = model_source(base_id or model_id)
+    return read_config(source), base_id
+
+
+def resolve_family(model: str | None, family: str | None = None) -> Family:
+    """The model family of --model (or $VCR_MODEL, or the default), `family` (--family) overriding the guess;
+    a UsageError before any slow import when it does not fit."""
+    model_id = resolve_model_id(model)
+    _family_name(family)
+    config, base_id = checkpoint_config(model_id)
+    return _resolve_family(model_id, config, family, base_id)
+
+
+def _family_name(family: str | None) -> str | None:
+    """--family, else $VCR_FAMILY, else None (guess from the checkpoint); an unknown name fails here."""
+    from vcr_cli.families import get
+
+    name = family or os.environ.get("VCR_FAMILY") or None
+    return get(name).name if name else None
+
+
+def _resolve_family(model_id: str, config: dict, family: str | None, base_id: str | None) -> Family:
+    from vcr_cli.families import resolve
+
+    return resolve(model_id, config, _family_name(family), adapter_base=base_id)
+
+
+def default_family() -> Family:
+    """The default model's family: what a Runtime built around an already loaded model (rft) speaks."""
+    from vcr_cli.families import resolve
+
+    return resolve(DEFAULT_MODEL, None)
+
+
+TEXT_FIRST = "text_first"
+VIDEO_FIRST = "video_first"
+DEFAULT_MAX_NEW_TOKENS = 2048
+
+
 @dataclass
 class Generation:
     text: str
@@ -133,25 +187,44 @@ class Runtime:
     load_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
     base_model: str | None = None  # set when `model_id` is a LoRA adapter folder loaded over this base
+    family: Family = field(default_factory=default_family)
 
     def describe(self) -> dict:
+        import transformers
+
         described = {"id": self.model_id, "quant": self.quant, "device": self.device}
         if self.base_model:
             described["adapter_base"] = self.base_model
+        described.update(self.family.describe())
+        described["transformers"] = transformers.__version__
         return described
 
-    def render_chat(self, prompt: str) -> str:
-        """VideoChat-R1's training layout: default system prompt, user text, then the video."""
-        messages = [{"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "video"}]}]
+    def new_token_budget(self, asked: int | None = None) -> int:
+        """--max-new-tokens, else the family's published budget, else 2048."""
+        return int(asked or self.family.decoding.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+
+    def render(self, prompt: str, layout: str = TEXT_FIRST) -> str:
+        """The chat of one user turn holding `prompt` and the video, in `layout` (`family.layout(role)`):
+        "text_first" (the prompt, then the video) or "video_first"; the checkpoint's own chat template."""
+        if layout not in (TEXT_FIRST, VIDEO_FIRST):
+            raise ValueError(f"unknown layout {layout!r}")
+        text, video = {"type": "text", "text": prompt}, {"type": "video"}
+        content = [text, video] if layout == TEXT_FIRST else [video, text]
+        messages = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def build_inputs(self, prompt: str, video: SampledVideo):
-        """Processor output (keep all of it: mm_token_type_ids drive MRoPE) on the model's device."""
-        return self._process_chat(self.render_chat(prompt), video)
+    def render_chat(self, prompt: str) -> str:
+        """The text-first chat (`render(prompt, "text_first")`)."""
+        return self.render(prompt, TEXT_FIRST)
 
-    def generate(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> Generation:
-        """Answer `prompt` about `video` in VideoChat-R1's training layout (text, then video)."""
-        return self._generate(dict(self.build_inputs(prompt, video)), max_new_tokens, {})
+    def build_inputs(self, prompt: str, video: SampledVideo, layout: str = TEXT_FIRST):
+        """Processor output (keep all of it: mm_token_type_ids drive MRoPE) on the model's device."""
+        return self._process_chat(self.render(prompt, layout), video)
+
+    def generate(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048,
+                 layout: str = TEXT_FIRST) -> Generation:
+        """Answer `prompt` about `video` in `layout` (text first by default)."""
+        return self._generate(dict(self.build_inputs(prompt, video, layout)), max_new_tokens, {})
 
     def generate_image(self, prompt: str, image_rgb, max_new_tokens: int = 256) -> Generation:
         """Ask about one image (uint8 RGB, H x W x 3, both sides multiples of 28: resize it with smart_resize first).
@@ -170,24 +243,38 @@ class Runtime:
     # (`mm_encoder_outputs`) instead of pixels, so the vision tower never runs again for the same video.
 
     def encode_video(self, video: SampledVideo) -> VideoEncoding:
-        """One vision-tower pass over the sampled video, plus the MRoPE inputs every prompt about it needs."""
+        """One vision-tower pass over the sampled video, plus the MRoPE inputs every prompt about it needs.
+
+        The processor's expansion of the chat template's video item (Qwen2.5-VL: start, N pads, end; Qwen3-VL:
+        a `<t seconds>` marker and start, pads, end per 2-frame group) is kept as text, so every chat about this
+        video is tokenized exactly as the processor would (`chat_ids`), never from re-derived times."""
         import torch
 
         start = time.perf_counter()
-        inputs = self._process_chat(self.render_chat(""), video)
-        video_id = self.processor.tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+        chat = self.render("", VIDEO_FIRST)
+        inputs = self._process_chat(chat, video)
+        tokenizer = self.processor.tokenizer
+        video_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+        expanded = tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False,
+                                    clean_up_tokenization_spaces=False)
+        before, item, after = _split_video_item(chat)
+        if not (expanded.startswith(before) and expanded.endswith(after)):
+            raise RuntimeError(f"the processor rewrote more than the video item {item!r} of the chat template")
         with torch.inference_mode():
             features = self.model.model.get_video_features(inputs["pixel_values_videos"], inputs["video_grid_thw"],
                                                            return_dict=True)
         return VideoEncoding(features=features, video_grid_thw=inputs["video_grid_thw"],
                              second_per_grid_ts=inputs.get("second_per_grid_ts"),
                              video_tokens=int((inputs["input_ids"] == video_id).sum()),
-                             seconds=time.perf_counter() - start)
+                             seconds=time.perf_counter() - start,
+                             block=expanded[len(before) : len(expanded) - len(after)], item=item)
 
     def chat_ids(self, chat: str, encoding: VideoEncoding) -> list[int]:
-        """Token ids of a rendered chat holding one video, its pad expanded as the processor expands it."""
-        expanded = chat.replace(VIDEO_PAD, VIDEO_PAD * encoding.video_tokens)
-        return self.processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+        """Token ids of a rendered chat holding one video, its video item expanded as the processor expands it."""
+        before, item, after = _split_video_item(chat)
+        if item != encoding.item:
+            raise ValueError(f"the chat's video item {item!r} is not the encoded one {encoding.item!r}")
+        return self.processor.tokenizer(before + encoding.block + after, add_special_tokens=False)["input_ids"]
 
     def generate_many(self, chats: list[str], encoding: VideoEncoding, max_new_tokens: int = 2048,
                       **generate_kwargs) -> list[DetailedGeneration]:
@@ -211,6 +298,8 @@ class Runtime:
         mm_types = (ids == image_id).long() + (ids == video_id).long() * 2
         features = encoding.features
         shared = type(features)(last_hidden_state=None, pooler_output=tuple(features.pooler_output) * count)
+        if getattr(features, "deepstack_features", None) is not None:  # Qwen3-VL: per-layer features, per video
+            shared.deepstack_features = [tuple(layer) * count for layer in features.deepstack_features]
         inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
                   "mm_token_type_ids": mm_types.to(device),
                   "video_grid_thw": encoding.video_grid_thw.repeat(count, 1),
@@ -234,26 +323,25 @@ class Runtime:
             generations = self.generate_many(rows, encoding, max_new_tokens=max_new_tokens, **SAMPLING)
         return [generations[k * count : (k + 1) * count] for k in range(len(chats))]
 
-    # The HF model card's layout puts the video *before* the text, so every prompt about one video shares the
-    # token prefix `<|im_start|>system ... <|im_start|>user\n<|vision_start|><|video_pad|>...<|vision_end|>`.
-    # `prefill_video` runs the vision tower and the language model over that prefix once and keeps its KV cache;
-    # `generate_with_prefix` then only prefills each prompt's own tokens. Positions (MRoPE) are computed over the
-    # whole sequence exactly as `generate` does without a cache, so both paths give the same tokens.
+    # In the video-first layout every prompt about one video shares the token prefix
+    # `<|im_start|>... <|im_start|>user\n<the video's tokens>`. `prefill_video` runs the vision tower and the
+    # language model over that prefix once and keeps its KV cache; `generate_with_prefix` then only prefills each
+    # prompt's own tokens. Positions (MRoPE) are computed over the whole sequence exactly as `generate` does
+    # without a cache, so both paths give the same tokens.
 
     def render_chat_video_first(self, prompt: str) -> str:
-        """The model card's layout: default system prompt, the video, then the user text."""
-        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
-        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """The video-first chat (`render(prompt, "video_first")`)."""
+        return self.render(prompt, VIDEO_FIRST)
 
     def _process_chat(self, text: str, video: SampledVideo):
-        """Processor output for an already rendered chat, with the real sampled fps in `video_metadata`."""
+        """Processor output for an already rendered chat, the family's time contract in `video_metadata`."""
         inputs = self.processor(
             text=[text],
             videos=[video.frames],
             videos_kwargs={
-                "video_metadata": [video.metadata()],
-                "do_sample_frames": False,  # frames are already sampled by the training rule
-                "do_resize": False,  # and already resized by smart_resize to multiples of 28
+                "video_metadata": [self.family.metadata_for(video)],
+                "do_sample_frames": False,  # frames are already sampled by the family's rule
+                "do_resize": False,  # and already resized by smart_resize to multiples of the patch factor
                 "cap_pixels_per_frame": True,  # no-op without resizing; silences a transformers notice
             },
             return_tensors="pt",
@@ -278,7 +366,7 @@ class Runtime:
         inputs = self._process_chat(text, video)
         ids = inputs["input_ids"]
         end_id = self.processor.tokenizer.convert_tokens_to_ids(VISION_END)
-        length = int((ids[0] == end_id).nonzero()[0, 0]) + 1  # the video comes first: its <|vision_end|>
+        length = int((ids[0] == end_id).nonzero()[-1, 0]) + 1  # the video comes first: its last <|vision_end|>
         prefix_ids = ids[:, :length]
         mm_types = inputs["mm_token_type_ids"][:, :length]
         video_kwargs = {k: inputs[k] for k in ("video_grid_thw", "second_per_grid_ts") if k in inputs}
@@ -313,8 +401,7 @@ class Runtime:
         tokenizer = self.processor.tokenizer
         suffixes = []
         for prompt in prompts:
-            text = self.render_chat_video_first(prompt)
-            suffix = text[text.index(VISION_END) + len(VISION_END) :]
+            suffix = _split_video_item(self.render_chat_video_first(prompt))[2]
             suffixes.append(tokenizer(suffix, add_special_tokens=False, return_tensors="pt")["input_ids"][0])
         rows, width = len(prompts), max(len(s) for s in suffixes)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -357,6 +444,11 @@ class Runtime:
         kwargs = {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": mm_token_type_ids, **video_kwargs}
         return self.model._prepare_position_ids_for_generation(ids, kwargs)
 
+    def _decoding(self, generate_kwargs: dict) -> dict:
+        """The family's published decoding (e.g. greedy) under the call's own kwargs (e.g. --samples draws)."""
+        decoding = {k: v for k, v in self.family.decoding.items() if k != "max_new_tokens"}
+        return {**decoding, **generate_kwargs}
+
     def _generate_rows(self, inputs: dict, max_new_tokens: int, generate_kwargs: dict) -> list[DetailedGeneration]:
         """Batched generate; each row's new tokens end at its first end-of-sequence token (batch padding cut)."""
         import torch
@@ -366,7 +458,8 @@ class Runtime:
         eos = set([eos] if isinstance(eos, int) else (eos or []))
         start = time.perf_counter()
         with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True, **generate_kwargs)
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True,
+                                         **self._decoding(generate_kwargs))
         seconds = time.perf_counter() - start
         sequences = output if isinstance(output, torch.Tensor) else output.sequences
         generations = []
@@ -387,7 +480,8 @@ class Runtime:
         prompt_len = int(inputs["input_ids"].shape[1])
         start = time.perf_counter()
         with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True, **generate_kwargs)
+            output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, use_cache=True,
+                                         **self._decoding(generate_kwargs))
         sequences = output if isinstance(output, torch.Tensor) else output.sequences
         new = sequences[0, prompt_len:]
         text = self.processor.tokenizer.decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -396,21 +490,23 @@ class Runtime:
                                   output=None if isinstance(output, torch.Tensor) else output)
 
 
-    def generate_scored(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048) -> DetailedGeneration:
-        """Like `generate` (training layout), keeping the raw per-step logits for `scoring.answer_confidence`."""
+    def generate_scored(self, prompt: str, video: SampledVideo, max_new_tokens: int = 2048,
+                        layout: str = TEXT_FIRST) -> DetailedGeneration:
+        """Like `generate`, keeping the raw per-step logits for `scoring.answer_confidence`."""
         from vcr_cli.scoring import KEEP_LOGITS
 
-        inputs = dict(self.build_inputs(prompt, video))
+        inputs = dict(self.build_inputs(prompt, video, layout))
         return self._generate(inputs, max_new_tokens, dict(KEEP_LOGITS))
 
     def answer_and_sample(self, prompt: str, video: SampledVideo, samples: int, max_new_tokens: int = 2048,
-                          seed: int = 0) -> tuple[DetailedGeneration, list[DetailedGeneration]]:
-        """The checkpoint's own answer (its generation config, raw logits kept) and `samples` answers drawn at
-        temperature 1, in the training layout, over one vision-tower pass (the encoder output is reused)."""
+                          seed: int = 0, layout: str = TEXT_FIRST,
+                          ) -> tuple[DetailedGeneration, list[DetailedGeneration]]:
+        """The checkpoint's own answer (its decoding, raw logits kept) and `samples` answers drawn at
+        temperature 1, in `layout`, over one vision-tower pass (the encoder output is reused)."""
         from vcr_cli.scoring import KEEP_LOGITS
 
         encoding = self.encode_video(video)
-        chat = self.render_chat(prompt)
+        chat = self.render(prompt, layout)
         try:
             answer = self.generate_many([chat], encoding, max_new_tokens=max_new_tokens, **KEEP_LOGITS)[0]
             drawn = self.sample_many([chat], encoding, samples, max_new_tokens=max_new_tokens, seed=seed)[0]
@@ -419,9 +515,20 @@ class Runtime:
         return answer, drawn
 
 
+VISION_START = "<|vision_start|>"
 VISION_END = "<|vision_end|>"
 VIDEO_PAD = "<|video_pad|>"
 IMAGE_PAD = "<|image_pad|>"
+VIDEO_ITEM = VISION_START + VIDEO_PAD + VISION_END  # the chat templates' video item (Qwen2.5-VL and Qwen3-VL)
+
+
+def _split_video_item(chat: str) -> tuple[str, str, str]:
+    """(text before, the video item, text after) of a rendered chat holding one video."""
+    if chat.count(VIDEO_ITEM) != 1:
+        raise ValueError(f"a chat about one video holds {VIDEO_ITEM} once; this one holds it {chat.count(VIDEO_ITEM)}"
+                         " times")
+    before, after = chat.split(VIDEO_ITEM)
+    return before, VIDEO_ITEM, after
 
 
 @dataclass
@@ -433,6 +540,8 @@ class VideoEncoding:
     second_per_grid_ts: Any
     video_tokens: int
     seconds: float
+    block: str = ""  # the processor's text for the video item: what every chat about this video holds in its place
+    item: str = VIDEO_ITEM
 
 
 @dataclass
@@ -467,16 +576,19 @@ class VideoPrefix:
             self.cache.crop(-extra)
 
 
-def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "auto") -> Runtime:
-    """Load a Qwen2.5-VL checkpoint by hub id or local directory; ModelLoadError with a fix if not found.
+def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "auto",
+                 family: str | None = None) -> Runtime:
+    """Load a checkpoint of any family by hub id or local directory; ModelLoadError with a fix if not found.
+
+    The family is resolved from the checkpoint's config first (`family` / --family overrides the guess), so a
+    family that does not fit fails in one line before the slow import.
 
     A LoRA adapter folder (`vcr rft train`'s output) loads over the base it names: merged into it without
     quantization (exact, as `vcr rft merge`), kept as separate LoRA layers over the 4/8-bit base otherwise
     (as QLoRA trained it; merging into NF4 weights would round the update away).
     """
-    import torch
-
     model_id = resolve_model_id(model)
+    _family_name(family)  # an unknown --family fails before anything is looked for
     resolved_device = resolve_device(device)
     quant_config = quantization_config(quant, resolved_device)
     adapter = Path(model_id).expanduser()
@@ -492,14 +604,18 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
         f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
         f"again, or merge the adapter into a local copy DIR: {merge_fix}"), missing_fix=base_id and (
         f"it is the base model of the adapter {adapter}; to use another copy DIR: {merge_fix}"))
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    from vcr_cli.families import read_config
+
+    resolved_family = _resolve_family(model_id, read_config(source), family, base_id)
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     start = time.perf_counter()
     saved_processor = any((adapter / name).is_file() for name in ("processor_config.json", "preprocessor_config.json"))
     processor_source = str(adapter) if base_id and saved_processor else source
     try:
         processor = AutoProcessor.from_pretrained(processor_source, trust_remote_code=False)
-        loaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        loaded = AutoModelForImageTextToText.from_pretrained(
             source,
             dtype=torch.bfloat16 if resolved_device == "cuda" else torch.float32,
             quantization_config=quant_config,
@@ -522,7 +638,7 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
         loaded = _apply_adapter(loaded, adapter, base_id, merge=quant == "none")
     loaded.eval()
     return Runtime(model=loaded, processor=processor, model_id=model_id, quant=quant, device=resolved_device,
-                   load_seconds=time.perf_counter() - start, base_model=base_id)
+                   load_seconds=time.perf_counter() - start, base_model=base_id, family=resolved_family)
 
 
 def _apply_adapter(model, adapter: Path, base_id: str, merge: bool):

@@ -103,6 +103,7 @@ class SamplingPlan:
     width: int
     height: int
     fps: float
+    factor: int = IMAGE_FACTOR  # the sides' multiple: one visual token per factor x factor px per 2 frames
 
     @property
     def frames(self) -> int:
@@ -110,8 +111,8 @@ class SamplingPlan:
 
     @property
     def video_tokens(self) -> int:
-        """Visual tokens: one per 28x28 patch per 2-frame temporal grid."""
-        return (self.frames // FRAME_FACTOR) * (self.height // IMAGE_FACTOR) * (self.width // IMAGE_FACTOR)
+        """Visual tokens: one per factor x factor patch (28 or 32 px) per 2-frame temporal grid."""
+        return (self.frames // FRAME_FACTOR) * (self.height // self.factor) * (self.width // self.factor)
 
 
 def plan_sampling(
@@ -125,13 +126,16 @@ def plan_sampling(
     min_pixels: int = MIN_PIXELS,
     max_pixels: int | None = None,
 ) -> SamplingPlan:
-    """The training-time sampling rule for a whole video: frame indices, frame size, sampled fps."""
-    nframes = smart_nframes(total_frames, video_fps, fps=fps, max_frames=max_frames)
-    indices = frame_indices(total_frames, nframes)
-    sample_fps = nframes / max(total_frames, 1e-6) * video_fps
-    cap = frame_pixel_cap(nframes, total_pixels=total_pixels, min_pixels=min_pixels, max_pixels=max_pixels)
-    resized_h, resized_w = smart_resize(height, width, min_pixels=min_pixels, max_pixels=cap)
-    return SamplingPlan(indices=indices, width=resized_w, height=resized_h, fps=sample_fps)
+    """The training-time sampling rule for a whole video: frame indices, frame size, sampled fps.
+
+    VideoChat-R1's rule (`families.videochat_r1.SAMPLING.plan`, the one place the rule is computed) with this
+    budget."""
+    from dataclasses import replace
+
+    from vcr_cli.families.videochat_r1 import SAMPLING
+
+    rule = replace(SAMPLING, total_pixels=total_pixels, min_pixels=min_pixels)
+    return rule.plan(total_frames, video_fps, width, height, fps=fps, max_frames=max_frames, max_pixels=max_pixels)
 
 
 TRACK_FED_FRAMES = 7  # VideoChat-R1 tracking feeds 7 frames; the processor repeats the last to make 8

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vcr_cli.errors import BadVideoError, first_line
-from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS, SamplingPlan, plan_sampling
+from vcr_cli.sampling import MIN_PIXELS, TOTAL_PIXELS, SamplingPlan
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from vcr_cli.families import SamplingRule
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 FRAME_FOLDER_FPS = 2.0
@@ -508,43 +510,53 @@ def read_frames(path: str | Path, indices: list[int], width: int, height: int,
     return out
 
 
-def plan_video(info: VideoInfo, fps: float = 2.0, max_frames: int = 768, max_pixels: int | None = None,
-               frames: int | None = None, total_pixels: int = TOTAL_PIXELS, min_pixels: int = MIN_PIXELS,
-               ) -> SamplingPlan:
-    """The training sampling rule for this video (or its first `frames` clock indices); BadVideoError if not.
+def plan_video(info: VideoInfo, fps: float | None = None, max_frames: int | None = None,
+               max_pixels: int | None = None, frames: int | None = None, total_pixels: int | None = None,
+               min_pixels: int | None = None, rule: SamplingRule | None = None) -> SamplingPlan:
+    """The family's sampling rule (`rule`; None: VideoChat-R1's training rule) for this video (or its first
+    `frames` clock indices); BadVideoError if it cannot be sampled. `fps`, `max_frames`, `max_pixels` override the
+    rule's (None keeps them); `total_pixels` / `min_pixels` replace its budget.
 
     The indices are clock indices (real frames on constant frame rate; see `VideoInfo.clock_frames`).
     """
+    from dataclasses import replace
+
     from vcr_cli.sampling import FRAME_FACTOR
 
+    if rule is None:
+        from vcr_cli.families.videochat_r1 import SAMPLING as rule
+    if total_pixels is not None or min_pixels is not None:
+        rule = replace(rule, total_pixels=rule.total_pixels if total_pixels is None else total_pixels,
+                       min_pixels=rule.min_pixels if min_pixels is None else min_pixels)
     total = info.frames if frames is None else frames
     if total < FRAME_FACTOR:
         raise BadVideoError(f"{info.path} has {total} frame; the model needs at least {FRAME_FACTOR}")
     try:
-        return plan_sampling(total, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
-                             max_pixels=max_pixels, total_pixels=total_pixels, min_pixels=min_pixels)
+        return rule.plan(total, info.fps, info.width, info.height, fps=fps, max_frames=max_frames,
+                         max_pixels=max_pixels)
     except ValueError as exc:  # e.g. an aspect ratio over 200:1
         raise BadVideoError(f"cannot sample {info.path}: {exc}") from None
 
 
 def _real_plan(info: VideoInfo, plan: SamplingPlan, start: int = 0) -> SamplingPlan:
     return SamplingPlan(indices=info.clock_frames([start + i for i in plan.indices]), width=plan.width,
-                        height=plan.height, fps=plan.fps)
+                        height=plan.height, fps=plan.fps, factor=plan.factor)
 
 
 def sample_video(
     path: str | Path,
-    fps: float = 2.0,
-    max_frames: int = 768,
+    fps: float | None = None,
+    max_frames: int | None = None,
     max_pixels: int | None = None,
     info: VideoInfo | None = None,
-    total_pixels: int = TOTAL_PIXELS,
-    min_pixels: int = MIN_PIXELS,
+    total_pixels: int | None = None,
+    min_pixels: int | None = None,
+    rule: SamplingRule | None = None,
 ) -> SampledVideo:
-    """Probe, plan (training rule and pixel budget, by time) and decode a whole video."""
+    """Probe, plan (the family's rule and pixel budget, by time; see `plan_video`) and decode a whole video."""
     info = info or probe(path)
     plan = _real_plan(info, plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels,
-                                       total_pixels=total_pixels, min_pixels=min_pixels))
+                                       total_pixels=total_pixels, min_pixels=min_pixels, rule=rule))
     frames = read_frames(path, plan.indices, plan.width, plan.height, info=info)
     return SampledVideo(info=info, plan=plan, frames=frames)
 
@@ -554,14 +566,15 @@ def sample_span(
     info: VideoInfo,
     start_frame: int,
     end_frame: int,
-    fps: float = 2.0,
-    max_frames: int = 768,
+    fps: float | None = None,
+    max_frames: int | None = None,
     max_pixels: int | None = None,
+    rule: SamplingRule | None = None,
 ) -> SampledVideo:
-    """Sample clock indices [start_frame, end_frame) by the training rule, as if they were a whole video."""
+    """Sample clock indices [start_frame, end_frame) by the family's rule, as if they were a whole video."""
     span = end_frame - start_frame
-    plan = _real_plan(info, plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, frames=span),
-                      start_frame)
+    plan = _real_plan(info, plan_video(info, fps=fps, max_frames=max_frames, max_pixels=max_pixels, frames=span,
+                                       rule=rule), start_frame)
     frames = read_frames(path, plan.indices, plan.width, plan.height, info=info)
     return SampledVideo(info=info, plan=plan, frames=frames, start_frame=start_frame, span_frames=span)
 

@@ -13,6 +13,7 @@ from vcr_cli.options import (
     AnnotateOpt,
     Device,
     DeviceOpt,
+    FamilyOpt,
     FpsOpt,
     MaxFramesOpt,
     MaxNewTokensOpt,
@@ -56,22 +57,29 @@ def ask(
                                          rich_help_panel="Model")] = False,
     layout: Annotated[Layout, typer.Option(
         "--layout", rich_help_panel="Model",
-        help="Prompt layout. auto: every question in the layout its template was trained with (grounded "
-             "multiple choice text first, the model card's open question video first), for any number of "
-             "questions; the video is encoded once and the questions decoded together. text-first: every "
-             "question text first. shared-prefix: UNTRAINED opt-in, every question video first sharing one "
-             "prefilled video prefix (the JSON says \"layout_note\": untrained).")] = Layout.auto,
+        help="Prompt layout. auto: every question in the layout its template was trained with (VideoChat-R1: "
+             "grounded multiple choice text first, the model card's open question video first), for any number "
+             "of questions; the video is encoded once and the questions decoded together. text-first: every "
+             "question text first. shared-prefix: opt-in, every question video first sharing one prefilled "
+             "video prefix (UNTRAINED for templates trained text first: the JSON then says \"layout_note\").")
+    ] = Layout.auto,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", min=1, rich_help_panel="Model",
         help="Questions generated together in one batched generate (each holds its own KV cache: lower it to "
              "save GPU memory).")] = 8,
+    rounds: Annotated[Optional[int], typer.Option(
+        "--rounds", min=1, max=8, show_default=False, rich_help_panel="Model",
+        help="Perception rounds for families trained with them (VideoChat-R1.5: default 3, as on its card): each "
+             "round's evidence spans re-sample the next round's frames, the same count, denser inside the spans. "
+             "1: a single pass. Other families answer in one pass.")] = None,
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
-    max_new_tokens: MaxNewTokensOpt = 2048,
-    fps: FpsOpt = 2.0,
-    max_frames: MaxFramesOpt = 768,
+    max_new_tokens: MaxNewTokensOpt = None,
+    fps: FpsOpt = None,
+    max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
@@ -87,7 +95,7 @@ def ask(
     with handle_errors(fast_exit=True):
         _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
              batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels,
-             samples, seed)
+             samples, seed, family=family, rounds=rounds)
 
 
 def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
@@ -107,8 +115,20 @@ def collect_questions(question: str | None, options: list[str], questions_file: 
     return [make_question(question, options)]
 
 
+def check_family(asked: list, model: str | None, family: str | None, rounds: int | None) -> None:
+    """Refuse, before loading anything, questions or --rounds the model's family was not trained for."""
+    from vcr_cli.runtime import resolve_family
+    from vcr_cli.tasks.ask import perception_rounds, render_question
+
+    found = resolve_family(model, family)
+    count = perception_rounds(found, rounds)
+    for question in asked:
+        render_question(question, family=found, final=count == 1)
+
+
 def _run(video, question, options, questions_file, output, annotate, srt, strict, layout, batch_size, model, quant,
-         device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0) -> None:
+         device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, family=None,
+         rounds=None) -> None:
     from rich.markup import escape
 
     from vcr_cli.console import console, stdout, warn
@@ -116,18 +136,20 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     from vcr_cli.outputs.text import write_json, write_srt
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
     from vcr_cli.results import add_peak_gpu_memory
-    from vcr_cli.tasks.ask import answer_line, ask_many
+    from vcr_cli.tasks.ask import answer_line, ask_many, sampling_role
     from vcr_cli.video import probe
 
     asked = collect_questions(question, options, questions_file)
     check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")), inputs=(video, questions_file),
                   stdout_ok=("JSON",))
     info = probe(video)
-    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
+    check_family(asked, model, family, rounds)
+    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family),
                                                 SamplingOptions(fps, max_frames, max_pixels), info=info,
-                                                rows=min(batch_size, len(asked)) * max(1, samples))
+                                                rows=min(batch_size, len(asked)) * max(1, samples),
+                                                role=sampling_role(asked))
     result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                      layout=layout, batch_size=batch_size, samples=samples, seed=seed)
+                      layout=layout, batch_size=batch_size, samples=samples, seed=seed, rounds=rounds)
     result["timings_s"].update(timings)
     add_peak_gpu_memory(result, runtime)
 

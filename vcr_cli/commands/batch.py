@@ -11,6 +11,7 @@ import typer
 from vcr_cli.options import (
     Device,
     DeviceOpt,
+    FamilyOpt,
     FpsOpt,
     MaxFramesOpt,
     MaxNewTokensOpt,
@@ -42,12 +43,13 @@ def batch(
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", rich_help_panel="Outputs", help="Start the results file afresh.")] = False,
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
-    max_new_tokens: MaxNewTokensOpt = 2048,
-    fps: FpsOpt = 2.0,
-    max_frames: MaxFramesOpt = 768,
+    max_new_tokens: MaxNewTokensOpt = None,
+    fps: FpsOpt = None,
+    max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
@@ -73,7 +75,7 @@ def batch(
     On many GPUs or nodes: vcr batch jobs.jsonl -o results.jsonl --engine ray [--ray-address auto]
 
     Job keys (the commands' options, with underscores): ground: query, window, overlap, all, min_score;
-    ask: question + options, or questions (a list), or questions_file, and layout, batch_size;
+    ask: question + options, or questions (a list), or questions_file, and layout, batch_size, rounds;
     track: object, box, normalized, start, end, window, refine; any job: id, think, strict, max_new_tokens,
     max_pixels, samples, seed, and fps, max_frames for ground and ask (the options below are the defaults).
     Exit 1 if any job failed.
@@ -84,7 +86,7 @@ def batch(
         ray = _ray_options(engine, ray_address, workers, gpus_per_worker)
         _run(manifest, output, resume, overwrite, model, quant.value, device.value,
              {"think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
-              "max_pixels": max_pixels, "samples": samples, "seed": seed}, ray)
+              "max_pixels": max_pixels, "samples": samples, "seed": seed, "family": family}, ray)
 
 
 def _ray_options(engine: Engine, address, workers, gpus_per_worker):
@@ -110,7 +112,7 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
     from vcr_cli.console import console, quiet_libraries, status
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
-    from vcr_cli.runtime import load_runtime
+    from vcr_cli.runtime import load_runtime, resolve_family
 
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
@@ -118,11 +120,12 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
     check_outputs(((output, "results"),), inputs=(manifest,))  # appended to and resumed: a file, never stdout
     if output.exists() and output.stat().st_size > 0 and not (resume or overwrite):
         raise UsageError(f"{output} already holds results; pass --resume to continue it or --overwrite to start over")
+    defaults = dict(defaults, family=resolve_family(model, defaults.get("family")).name)  # fails fast, in one line
     quiet_libraries()
 
     def load():
         with status(f"Loading {model or 'model'} ({quant})..."):
-            runtime = load_runtime(model, quant=quant, device=device)
+            runtime = load_runtime(model, quant=quant, device=device, family=defaults["family"])
         quiet_libraries()
         return runtime
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from vcr_cli.options import Device, DeviceOpt, ModelOpt, Quant, QuantOpt
+from vcr_cli.options import Device, DeviceOpt, FamilyOpt, ModelOpt, Quant, QuantOpt
 
 SMOKE_HELP = ("Also build a tiny random checkpoint in a temp dir and run a grounding pass on a generated clip "
               "(checks the install without downloading 16 GB).")
@@ -14,11 +14,13 @@ SMOKE_HELP = ("Also build a tiny random checkpoint in a temp dir and run a groun
 
 def doctor(
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     smoke: Annotated[bool, typer.Option("--smoke", help=SMOKE_HELP)] = False,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
 ) -> None:
-    """Check Python, torch/CUDA, GPU memory, bitsandbytes 4-bit, video decoders, the MP4 encoder and the model cache.
+    """Check Python, torch/CUDA, GPU memory, bitsandbytes 4-bit, video decoders, the MP4 encoder, the model cache
+    and the model's family (which tasks it can do).
 
     Example: vcr doctor --smoke
     """
@@ -30,7 +32,7 @@ def doctor(
 
     with handle_errors():
         quiet_libraries()
-        checks = run_checks(resolve_model_id(model))
+        checks = run_checks(resolve_model_id(model), family)
         if smoke:
             try:
                 checks.append(smoke_test(device=device.value, quant=quant.value))

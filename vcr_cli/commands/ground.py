@@ -11,6 +11,7 @@ from vcr_cli.options import (
     AnnotateOpt,
     Device,
     DeviceOpt,
+    FamilyOpt,
     FpsOpt,
     MaxFramesOpt,
     MaxNewTokensOpt,
@@ -54,12 +55,13 @@ def ground(
     strict: Annotated[bool, typer.Option("--strict", help="Parse answers exactly as VideoChat-R1's evaluation does.",
                                          rich_help_panel="Model")] = False,
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
-    max_new_tokens: MaxNewTokensOpt = 2048,
-    fps: FpsOpt = 2.0,
-    max_frames: MaxFramesOpt = 768,
+    max_new_tokens: MaxNewTokensOpt = None,
+    fps: FpsOpt = None,
+    max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
@@ -73,12 +75,12 @@ def ground(
     with handle_errors(fast_exit=True):
         _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
              overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
-             quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
+             family=family, quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
              max_frames=max_frames, max_pixels=max_pixels, samples=samples, seed=seed)
 
 
 def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
-         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0) -> None:
+         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, family=None) -> None:
     from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -101,8 +103,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     info = probe(video)
     sampling = SamplingOptions(fps, max_frames, max_pixels)
     if info.duration <= window:
-        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info,
-                                                    rows=max(1, samples))
+        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family), sampling,
+                                                    info=info, rows=max(1, samples))
         result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
                              samples=samples, seed=seed)
         result["timings_s"].update(timings)
@@ -112,7 +114,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
 
         quiet_libraries()
         with status(f"Loading {model or 'model'} ({quant})..."):
-            runtime = load_runtime(model, quant=quant, device=device)
+            runtime = load_runtime(model, quant=quant, device=device, family=family)
         with progress_step("grounding windows") as advance:
             result = ground_windows(runtime, video, info, query, sampling, window, overlap, think=think,
                                     strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,

@@ -11,6 +11,7 @@ from vcr_cli.options import (
     AnnotateOpt,
     Device,
     DeviceOpt,
+    FamilyOpt,
     MaxNewTokensOpt,
     MaxPixelsOpt,
     ModelOpt,
@@ -56,10 +57,11 @@ def track(
     strict: Annotated[bool, typer.Option("--strict", help="Parse answers exactly as VideoChat-R1's evaluation does.",
                                          rich_help_panel="Model")] = False,
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     quant: QuantOpt = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
-    max_new_tokens: MaxNewTokensOpt = 2048,
+    max_new_tokens: MaxNewTokensOpt = None,
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
@@ -72,11 +74,11 @@ def track(
 
     with handle_errors(fast_exit=True):
         _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model,
-             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed)
+             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed, family=family)
 
 
 def _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model, quant,
-         device, think, max_new_tokens, max_pixels, samples=0, seed=0) -> None:
+         device, think, max_new_tokens, max_pixels, samples=0, seed=0, family=None) -> None:
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -94,6 +96,10 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     start_box = task.validate_start_box(box_values, info.width, info.height, normalized) if box_values else None
     windows = task.plan_windows(first, last, info.fps, window)
     width, height = task.window_size(info, max_pixels)
+    from vcr_cli.families import TRACK
+    from vcr_cli.runtime import resolve_family
+
+    resolve_family(model, family).require(TRACK)  # one line naming the families that track, before decoding
 
     quiet_libraries()
     import time
@@ -107,7 +113,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     try:
         with status(f"Loading {model or 'model'} ({quant})..."):
             t = time.perf_counter()
-            runtime = load_runtime(model, quant=quant, device=device)
+            runtime = load_runtime(model, quant=quant, device=device, family=family)
             load_s = round(time.perf_counter() - t, 3)
     except BaseException:
         frames.close()

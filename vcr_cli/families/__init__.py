@@ -30,8 +30,11 @@ from vcr_cli.families._base import (
     SamplingRule,
 )
 
-__all__ = ["CHOICE", "CHOICE_GLUE", "GROUND", "OPEN", "ROLES", "TRACK", "Capabilities", "ChoiceAnswer", "Family",
-           "SamplingRule", "all_families", "families_supporting", "get", "names", "read_config", "resolve"]
+__all__ = ["CHOICE", "CHOICE_GLUE", "DEFAULT_MODEL", "GROUND", "OPEN", "ROLES", "TRACK", "Capabilities",
+           "ChoiceAnswer", "Family", "SamplingRule", "all_families", "families_supporting", "get", "names",
+           "read_config", "resolve"]
+
+DEFAULT_MODEL = "OpenGVLab/VideoChat-R1_7B"  # what vcr runs without --model / $VCR_MODEL
 
 # Checkpoints that look like a family's but are known not to work with it.
 UNSUPPORTED = {

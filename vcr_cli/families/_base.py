@@ -96,7 +96,7 @@ class SamplingRule:
         resized_h, resized_w = smart_resize(height, width, factor=self.factor, min_pixels=self.min_pixels,
                                             max_pixels=cap)
         return SamplingPlan(indices=frame_indices(total_frames, nframes), width=resized_w, height=resized_h,
-                            fps=nframes / max(total_frames, 1e-6) * video_fps)
+                            fps=nframes / max(total_frames, 1e-6) * video_fps, factor=self.factor)
 
     def video_tokens(self, frames: int, width: int, height: int) -> int:
         """LLM tokens for a video of `frames` frames at width x height (one per merged patch per time group)."""
@@ -140,6 +140,10 @@ class Family:
 
     def supports(self, role: str) -> bool:
         return role in self.prompts
+
+    def require(self, role: str) -> None:
+        """UsageError naming the families that can, when this one has no trained prompt for `role`."""
+        self._require(role)
 
     def _require(self, role: str) -> None:
         if role not in self.prompts:

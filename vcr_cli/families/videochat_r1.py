@@ -7,6 +7,8 @@ first, then the video; the model card's open question video first.
 
 from __future__ import annotations
 
+import re
+
 from vcr_cli import parsing, prompts, sampling
 from vcr_cli.families import _qwen25
 from vcr_cli.families._base import (
@@ -44,12 +46,13 @@ def parse_choice(text: str, strict: bool = False, num_options: int = 26, **_) ->
 
 
 def parse_open(text: str, strict: bool = False, **_) -> str | None:
-    """The open answer exactly as `vcr ask` reads it today (`tasks.ask.parse_answer`; it moves here when ask is
-    rewired onto families)."""
-    from vcr_cli.questions import Question
-    from vcr_cli.tasks.ask import parse_answer
-
-    return parse_answer(Question(""), text, float("inf"), strict=strict)["answer"]
+    """The text inside <answer>; lenient parsing also takes an untagged reply (without <think> / <glue>)."""
+    answer = parsing.extract_tag(text, "answer") if strict else parsing.extract_tag_lenient(text, "answer")
+    if answer is None and not strict:
+        answer = re.sub(r"<think>.*?(</think>|$)", " ", text, flags=re.DOTALL)
+        answer = re.sub(r"<glue>.*?(</glue>|$)", " ", answer, flags=re.DOTALL)
+    answer = answer.strip() if answer is not None else ""
+    return answer or None
 
 
 def parse_track(text: str, strict: bool = False, **_) -> list[list[float]] | None:

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vcr_cli.parsing import extract_think, parse_ground
-from vcr_cli.prompts import render_ground
+from vcr_cli.families import GROUND
+from vcr_cli.parsing import extract_think
 from vcr_cli.results import base_result, clamp_time, header, sampling_dict
 from vcr_cli.scoring import (
     SAMPLE_AGREEMENT,
@@ -41,51 +41,66 @@ def ground_span(
     query: str,
     think: bool = True,
     strict: bool = False,
-    max_new_tokens: int = 2048,
+    max_new_tokens: int | None = None,
     samples: int = 0,
     seed: int = 0,
 ) -> dict:
-    """One model pass over a sampled video (or window): the raw answer and its segment in whole-video seconds.
+    """One model pass over a sampled video (or window): the raw answer and its segments in whole-video seconds.
 
+    Asked and read the way the model family was trained (`runtime.family`: its grounding prompt, layout and
+    parser); families that answer several spans (`capabilities.multi_span`) keep them all, the others the first.
     The model's times are relative to the first sampled frame's span (0 at the window start);
-    they are shifted by the window offset and clamped to the window. The segment's `score` is the probability of
+    they are shifted by the window offset and clamped to the window. Each segment's `score` is the probability of
     the tokens writing the answer's numbers, or with `samples` K > 0 the share of K answers drawn at temperature 1
-    (same vision-tower pass) whose span has a temporal IoU >= 0.5 with it (`token_score` keeps the other).
+    (same vision-tower pass) with a span whose temporal IoU with it is >= 0.5 (`token_score` keeps the other).
     """
-    template, prompt = render_ground(query, think=think)
+    family = runtime.family
+    template, prompt = family.render(GROUND, query=query, think=think)
+    layout = family.layout(GROUND)
+    max_new_tokens = runtime.new_token_budget(max_new_tokens)
     if samples:
         generation, drawn = runtime.answer_and_sample(prompt, video, samples, max_new_tokens=max_new_tokens,
-                                                      seed=seed)
+                                                      seed=seed, layout=layout)
     else:
-        generation, drawn = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens), []
+        generation, drawn = runtime.generate_scored(prompt, video, max_new_tokens=max_new_tokens, layout=layout), []
 
-    def locate(text: str) -> tuple[dict | None, bool]:
-        span = parse_ground(text, strict=strict)
-        if span is None:
-            return None, False
-        start, end = to_video_time(span, video.offset, video.span_seconds, video.info.duration)
-        # a span wholly past the window's end (or before its start) clamps to a point: nothing to show there
-        if end - start < 1e-3 < abs(span[1] - span[0]):
-            return None, True
-        return {"start": start, "end": end}, False
+    def locate(text: str) -> tuple[list[dict], bool]:
+        spans = family.parse(GROUND, text, strict)
+        spans = spans if family.capabilities.multi_span else spans[:1]
+        segments = []
+        for span in spans:
+            start, end = to_video_time(span, video.offset, video.span_seconds, video.info.duration)
+            # a span wholly past the window's end (or before its start) clamps to a point: nothing to show there
+            if end - start < 1e-3 < abs(span[1] - span[0]):
+                continue
+            segments.append({"start": start, "end": end})
+        return segments, bool(spans) and not segments
 
-    segment, outside = locate(generation.text)
-    if segment is not None:
+    segments, outside = locate(generation.text)
+    if segments:
         confidence = answer_confidence(runtime, generation, "numbers")
-        segment["score"] = round(confidence, 4) if confidence is not None else None
+        for segment in segments:
+            segment["score"] = round(confidence, 4) if confidence is not None else None
     record = None
     if samples:
         located = [locate(g.text)[0] for g in drawn]
-        spans = [(s["start"], s["end"]) if s else None for s in located]
-        share = agreement((segment["start"], segment["end"]), spans, spans_agree) if segment else None
-        record = samples_record(samples, seed, "temporal IoU >= 0.5 with the reported segment",
-                                [{"raw": g.text, "segment": s} for g, s in zip(drawn, located)],
-                                agreeing=round(share * samples) if share is not None else 0)
-        if segment is not None:
+        spans = [[(s["start"], s["end"]) for s in found] or None for found in located]
+
+        def overlaps(span, found) -> bool:
+            return any(spans_agree(span, other) for other in found)
+
+        shares = [agreement((s["start"], s["end"]), spans, overlaps) for s in segments]
+        record = samples_record(samples, seed, "a span with temporal IoU >= 0.5 with the reported segment",
+                                [{"raw": g.text, "segment": found[0] if found else None}
+                                 | ({"segments": found} if len(found) > 1 else {})
+                                 for g, found in zip(drawn, located)],
+                                agreeing=round(shares[0] * samples) if shares else 0)
+        for segment, share in zip(segments, shares):
             segment["token_score"], segment["score"] = segment["score"], round(share, 4)
     return {"template": template, "raw": generation.text, "thinking": extract_think(generation.text),
-            "segment": segment, "outside": outside, "prompt_tokens": generation.prompt_tokens,
-            "new_tokens": generation.new_tokens, "seconds": generation.seconds, "samples": record}
+            "segments": segments, "segment": segments[0] if segments else None, "outside": outside,
+            "layout": layout, "prompt_tokens": generation.prompt_tokens, "new_tokens": generation.new_tokens,
+            "seconds": generation.seconds, "samples": record}
 
 
 def ground(
@@ -94,11 +109,11 @@ def ground(
     query: str,
     think: bool = True,
     strict: bool = False,
-    max_new_tokens: int = 2048,
+    max_new_tokens: int | None = None,
     samples: int = 0,
     seed: int = 0,
 ) -> dict:
-    """Ask the model for the event's span; times are seconds of the original video, clamped.
+    """Ask the model for the event's span(s); times are seconds of the original video, clamped.
 
     `strict` uses VideoChat-R1's evaluation parser (for metrics); the default lenient parser also
     accepts `1.5 - 3.2`, `[1.5, 3.2]` and similar. Unparseable answers give status "unparsed"; a span that lies
@@ -107,7 +122,7 @@ def ground(
     """
     one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
                       samples=samples, seed=seed)
-    segments = [one["segment"]] if one["segment"] else []
+    segments = one["segments"]
     result = base_result("ground", runtime, video)
     result.update(
         {
@@ -118,6 +133,7 @@ def ground(
             "raw": one["raw"],
             "thinking": one["thinking"],
             "prompt_template": one["template"],
+            "layout": one["layout"],
             "parser": "strict" if strict else "lenient",
             "tokens": {"prompt": one["prompt_tokens"], "generated": one["new_tokens"]},
             "timings_s": {"generate": round(one["seconds"], 3)},
@@ -146,7 +162,7 @@ def ground_windows(
     overlap_s: float,
     think: bool = True,
     strict: bool = False,
-    max_new_tokens: int = 2048,
+    max_new_tokens: int | None = None,
     all_segments: bool = False,
     min_score: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
@@ -166,7 +182,7 @@ def ground_windows(
 
     def decode(w):
         return sample_span(path, info, w.start_frame, w.end_frame, fps=sampling.fps, max_frames=sampling.max_frames,
-                           max_pixels=sampling.max_pixels)
+                           max_pixels=sampling.max_pixels, rule=runtime.family.sampling_for(GROUND))
 
     answers, candidates = [], []
     started = time.perf_counter()
@@ -181,10 +197,12 @@ def ground_windows(
             answers.append({"window": k, "start": round(window.start, 3), "end": round(window.end, 3),
                             "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
                             "outside": one["outside"], "seconds": round(one["seconds"], 3)})
+            if len(one["segments"]) > 1:
+                answers[-1]["segments"] = one["segments"]
             if samples:
                 answers[-1]["samples"] = one["samples"]
-            if one["segment"] is not None:
-                seg = dict(one["segment"], window=k)
+            for segment in one["segments"]:
+                seg = dict(segment, window=k)
                 seg["score"] = seg["score"] if seg["score"] is not None else 0.0
                 candidates.append(seg)
             del video
@@ -203,7 +221,8 @@ def ground_windows(
         "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
         "raw": first["raw"] if len(answers) == 1 else [a["raw"] for a in answers],
         "thinking": extract_think(first["raw"]) if len(answers) == 1 else None,
-        "prompt_template": render_ground(query, think=think)[0],
+        "prompt_template": runtime.family.render(GROUND, query=query, think=think)[0],
+        "layout": runtime.family.layout(GROUND),
         "parser": "strict" if strict else "lenient",
         "windows": {"length_s": window_s, "overlap_s": shared_seconds(windows), "overlap_asked_s": overlap_s,
                     "count": len(windows), "answers": answers},

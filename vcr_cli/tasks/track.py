@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vcr_cli.errors import UsageError, VcrError
+from vcr_cli.families import TRACK
 from vcr_cli.parsing import extract_think, parse_bbox_2d, parse_track_lenient, parse_track_strict
-from vcr_cli.prompts import render_track
 from vcr_cli.results import base_result
 from vcr_cli.sampling import (
     BOX_ALIGNMENT_NOTE,
@@ -342,7 +342,7 @@ def track(
     think: bool = True,
     strict: bool = False,
     refine: bool = True,
-    max_new_tokens: int = 2048,
+    max_new_tokens: int | None = None,
     max_pixels: int | None = None,
     frames: WindowFrames | None = None,
     windows: list[Window] | None = None,
@@ -361,6 +361,9 @@ def track(
     """
     from vcr_cli.video import probe
 
+    runtime.family.require(TRACK)  # one line naming the families that track, before any decoding
+    layout = runtime.family.layout(TRACK)
+    max_new_tokens = runtime.new_token_budget(max_new_tokens)
     timings: dict[str, float] = {}
     info = info or probe(video)
     first, last = frame_range(info, start_s, end_s)
@@ -397,13 +400,15 @@ def track(
                 progress(f"Tracking {object_name}: window {window.index + 1}/{len(windows)}...")
             carried = known[0] != window.first
             prompt_box = box_to_norm(known[1], info.width, info.height)
-            template, prompt = render_track(object_name, prompt_box, think=think)
+            template, prompt = runtime.family.render(TRACK, object_name=object_name, start_box_norm=prompt_box,
+                                                     think=think)
             clip = window_video(info, window_frames)
             if samples:
                 generation, drawn = runtime.answer_and_sample(prompt, clip, samples, max_new_tokens=max_new_tokens,
-                                                              seed=seed + window.index)
+                                                              seed=seed + window.index, layout=layout)
             else:
-                generation, drawn = runtime.generate_scored(prompt, clip, max_new_tokens=max_new_tokens), []
+                generation, drawn = runtime.generate_scored(prompt, clip, max_new_tokens=max_new_tokens,
+                                                            layout=layout), []
             prompt_tokens += generation.prompt_tokens
             new_tokens += generation.new_tokens
             generate_s += generation.seconds
