@@ -199,6 +199,8 @@ class FakeRuntime:
         self.prompts.append(prompt)
         return Generation(self.answers.pop(0), 10, 5, 0.0)
 
+    generate_scored = generate  # no logits kept: the windows' score is None
+
     def generate_image(self, prompt, image, max_new_tokens=256):
         from vcr_cli.runtime import Generation
 
