@@ -43,7 +43,8 @@ def track(
              f"{DEFAULT_WINDOW_S:g} s, about a GOT-10k training sequence, so keyframes are ~2.5 s apart; clips up "
              f"to 1.5x the window take one call. Default on a folder of frames: one call over the whole folder "
              f"(its first and last frame and 5 spread evenly between, as the paper tracks GOT-10k); --window "
-             f"splits it (a folder counts 2 frames a second).")] = None,
+             f"splits it (a folder counts 2 frames a second). On a variable-frame-rate video windows and keyframes "
+             f"are placed by presentation time.")] = None,
     refine: Annotated[bool, typer.Option("--refine/--no-refine",
                                          help="Refine boxes between keyframes by template matching "
                                               "(falls back to linear interpolation where the match is weak).")
