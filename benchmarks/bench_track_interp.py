@@ -191,7 +191,7 @@ def evaluate_long() -> dict:
     truth = [clip_box(box_path(i), width, height) for i in range(frames)]
     row = {"scenario": f"2-min {height}p H.264, oracle keyframes, tasks.track", "frames": frames}
     for refine in (False, True):
-        windows = plan_windows(0, frames - 1, info.fps)
+        windows = plan_windows(info, 0, frames - 1)
         start = time.perf_counter()
         result = track(OracleRuntime(windows, box_path, width, height), path, "square", truth[0], info=info,
                        refine=refine)

@@ -31,6 +31,27 @@ def test_indices_match_torch_linspace(total):
     assert frame_indices(total, n) == torch.linspace(0, total - 1, n).round().long().tolist()
 
 
+def test_long_whole_video_plans_pick_torchs_frames():
+    """Past ~12,000 frames a float64 linspace cast to float32 (the old formula) picks a neighbouring frame for 1-2
+    of 768 indices; the plan must pick exactly what qwen-vl-utils' torch.linspace(...).round() picks."""
+    import numpy as np
+    import torch
+
+    pairs = [(total, n) for total in range(12_000, 40_000, 211) for n in (768, 766, 500)]
+    old_differs = 0
+    for total, n in pairs:
+        expected = torch.linspace(0, total - 1, n).round().long().tolist()
+        assert frame_indices(total, n) == expected, (total, n)
+        old = [int(v) for v in np.round(np.linspace(0, total - 1, n, dtype=np.float64).astype(np.float32))]
+        old_differs += old != expected
+    assert old_differs > 10  # these pairs do exercise the difference
+    # a whole 10-minute-plus video's plan (the 768-frame cap) takes its indices from the same computation
+    for total in (12_345, 18_000, 29_999, 86_400):
+        plan = plan_sampling(total, 30.0, 1280, 720)
+        assert plan.frames == 768
+        assert plan.indices == torch.linspace(0, total - 1, 768).round().long().tolist()
+
+
 def test_frame_count_is_even_and_clamped():
     assert smart_nframes(3, 30.0) == 2  # fewer frames than the 4-frame minimum: all it has, even
     assert smart_nframes(100, 30.0) == 6  # 6.67 -> floor even

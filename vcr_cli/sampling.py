@@ -1,6 +1,7 @@
 """Frame-count and resize maths, exactly as VideoChat-R1 was trained (qwen-vl-utils 0.0.10 rules).
 
-Pure functions with no heavy imports, so they are cheap to test against the reference's worked
+Pure functions with no heavy imports at module level (`frame_indices` imports torch when called,
+to compute exactly as qwen-vl-utils does), so they are cheap to test against the reference's worked
 examples. Changing any constant here changes what the model sees: keep them equal to training.
 """
 
@@ -51,12 +52,15 @@ def smart_nframes(
 
 
 def frame_indices(total_frames: int, nframes: int) -> list[int]:
-    """Evenly spread indices, first and last included: torch.linspace(0, n-1, k).round()."""
-    import numpy as np
+    """Evenly spread indices, first and last included, computed exactly as qwen-vl-utils does:
+    `torch.linspace(0, total_frames - 1, nframes).round().long()`.
 
-    # torch.linspace computes in float32 and rounds half to even; mirror that exactly.
-    values = np.linspace(0, total_frames - 1, nframes, dtype=np.float64).astype(np.float32)
-    return [int(v) for v in np.round(values)]
+    torch itself is used (imported here, when called): its float32 linspace is not reproduced by a float64 numpy
+    linspace cast to float32, which past ~12,000 frames picks a neighbouring frame for 1-2 of 768 indices.
+    """
+    import torch
+
+    return torch.linspace(0, total_frames - 1, nframes).round().long().tolist()
 
 
 def smart_resize(
