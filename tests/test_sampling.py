@@ -52,6 +52,24 @@ def test_long_whole_video_plans_pick_torchs_frames():
         assert plan.indices == torch.linspace(0, total - 1, 768).round().long().tolist()
 
 
+def test_indices_match_torch_for_any_count_without_importing_torch():
+    """Every even count up to the cap over long videos, and planning never imports torch (frames decode while it
+    imports: pipeline.load_with_video)."""
+    import random
+    import subprocess
+    import sys
+
+    import torch
+
+    rng = random.Random(0)
+    for _ in range(1500):
+        total, n = rng.randint(2_000, 90_000), rng.randrange(4, 770, 2)
+        assert frame_indices(total, n) == torch.linspace(0, total - 1, n).round().long().tolist(), (total, n)
+    code = ("import sys; from vcr_cli.sampling import plan_sampling; plan_sampling(50_000, 30.0, 1280, 720); "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
 def test_frame_count_is_even_and_clamped():
     assert smart_nframes(3, 30.0) == 2  # fewer frames than the 4-frame minimum: all it has, even
     assert smart_nframes(100, 30.0) == 6  # 6.67 -> floor even
