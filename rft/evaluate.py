@@ -72,15 +72,15 @@ def predictions_paths(models: Sequence[str], folder: Path | None) -> dict[str, P
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--predictions {folder} is a file; with several --model it must be a folder "
                          "(one MODEL.jsonl each)")
-    if not folder.exists():
-        if not folder.absolute().parent.is_dir():
-            raise UsageError(f"--predictions {folder}: its parent folder does not exist")
-        folder.mkdir()
     names = {model: file_label(model) for model in models}
     clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if clashes:
         raise UsageError(f"two --model values give the same predictions file {folder / (clashes[0] + '.jsonl')}; "
                          "write them to separate folders")
+    if not folder.exists():
+        if not folder.absolute().parent.is_dir():
+            raise UsageError(f"--predictions {folder}: its parent folder does not exist")
+        folder.mkdir()
     return {model: folder / f"{name}.jsonl" for model, name in names.items()}
 
 

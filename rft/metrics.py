@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 
 RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
 _DIGITS = 4
-PROTOCOLS: dict[str, str] = {  # name -> what it does, as printed under the tables
-    "videochat-r1": "VideoChat-R1's evaluation: strict parsing (last 's to e'), IoU; unparsed scores 0",
-    "timelens": "TimeLens's evaluation: extract_time, first span, IoU; unparsed scores 0",
+PROTOCOLS: dict[str, str] = {  # name -> its rule, printed under the tables
+    "videochat-r1": "VideoChat-R1's: strict, the last 's to e'; unparsed 0",
+    "timelens": "TimeLens's: extract_time, the first span; unparsed 0",
 }
 
 

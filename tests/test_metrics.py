@@ -159,5 +159,5 @@ def test_render_table_names_each_protocol():
     console = Console(record=True, width=200)
     console.print(table)
     text = console.export_text()
-    assert "videochat-r1: VideoChat-R1's evaluation" in text and "timelens: TimeLens's evaluation" in text
+    assert "videochat-r1: VideoChat-R1's: strict" in text and "timelens: TimeLens's: extract_time" in text
     assert "parse failures (count)" in text
