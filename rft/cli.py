@@ -18,7 +18,8 @@ from vcr_cli.options import MODEL_HELP, Device, DeviceOpt, MaxNewTokensOpt, Mode
 app = typer.Typer(
     help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
     "Data is JSONL, one example a line (task ground, qa or track): check it with `vcr rft validate`, "
-    "make it from Charades-STA / ActivityNet Captions / NExT-GQA / GOT-10k with `vcr rft convert`.",
+    "make it from Charades-STA / ActivityNet Captions / TimeLens-Bench / NExT-GQA / GOT-10k with "
+    "`vcr rft convert`.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -43,7 +44,7 @@ DataArg = Annotated[Path, typer.Argument(help="Data file (JSONL, one example a l
 MetricsOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default=False,
                                                    help="Write the metrics JSON here ('-' for stdout).")]
 TableOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--table", dir_okay=False, show_default=False,
+    "--table", dir_okay=False, show_default=False, metavar="FILE",
     help="Also write the grounding comparison table (R@0.3/0.5/0.7, mIoU, parse failures per model and protocol) "
          "here: FILE.csv or FILE.md (Markdown); may be given twice.")]
 
@@ -207,8 +208,9 @@ def convert(
 @app.command()
 def score(
     predictions: Annotated[list[Path], typer.Argument(
+        metavar="PREDICTIONS", show_default=False,
         help="Predictions JSONL: data lines plus \"output\" (raw text). Several files, or a folder of them (its "
-             "*.jsonl), make one comparison table.", show_default=False)],
+             "*.jsonl), make one comparison table.")],
     output: MetricsOpt = None,
     table: TableOpt = None,
 ) -> None:
@@ -274,7 +276,7 @@ def train(
 
 
 ModelsOpt = Annotated[Optional[list[str]], typer.Option(
-    "--model", "-m", show_default=False, rich_help_panel="Model",
+    "--model", "-m", show_default=False, rich_help_panel="Model", metavar="MODEL",
     help=MODEL_HELP + ". Repeat for several models: each runs on the same data, then one comparison table.")]
 
 
