@@ -329,7 +329,8 @@ def eval_(
             return
         from rft.evaluate import evaluate_models, predictions_paths
 
-        files = predictions_paths(models, predictions)
+        check_outputs(((output, "metrics"), *tables), inputs=(data,), stdout_ok=("metrics",))
+        files = predictions_paths(models, predictions)  # makes the folder: only once the other outputs are fine
         check_outputs(((output, "metrics"), *tables, *((path, "--predictions") for path in files.values())),
                       inputs=(data,), stdout_ok=("metrics",))
         results = evaluate_models(data, models, files, **options)

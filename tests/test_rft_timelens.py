@@ -243,6 +243,9 @@ def test_eval_several_models_errors_before_loading(tmp_path, fake_evaluate):
     line = _one_line_error(runner.invoke(app, ["rft", "eval", str(data), "-m", "a", "-m", "b",
                                                "--table", str(tmp_path / "t.json")]))
     assert "name a .csv or .md file" in line
+    line = _one_line_error(runner.invoke(app, ["rft", "eval", str(data), "-m", "a", "-m", "b", "--predictions",
+                                               str(tmp_path / "p"), "-o", str(tmp_path / "no" / "m.json")]))
+    assert "does not exist" in line and not (tmp_path / "p").exists()
     assert fake_evaluate == []
 
 
