@@ -227,6 +227,20 @@ def test_eval_several_models_one_table(tmp_path, fake_evaluate):
     assert (tmp_path / "again.csv").read_text().splitlines()[1:] == rows[2:] + rows[:2]
 
 
+def test_eval_and_score_one_model_table(tmp_path, fake_evaluate):
+    data = _converted(tmp_path)
+    result = runner.invoke(app, ["rft", "eval", str(data), "-m", "runs/a", "--table", str(tmp_path / "t.csv"),
+                                 "-o", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.csv").read_text().splitlines()[1:] == [
+        "runs/a,videochat-r1,5,40.0,40.0,20.0,28.0,3", "runs/a,timelens,5,60.0,40.0,20.0,40.0,1"]
+    assert json.loads((tmp_path / "m.json").read_text())["protocols"]["timelens"] == A_TIMELENS  # not under "models"
+    preds = _predictions(tmp_path, "a.jsonl", OUTPUTS_A)
+    result = runner.invoke(app, ["rft", "score", str(preds), "--table", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "t.csv").read_text().replace("runs/a", "a")
+
+
 def test_eval_several_models_errors_before_loading(tmp_path, fake_evaluate):
     data = _converted(tmp_path)
     line = _one_line_error(runner.invoke(app, ["rft", "eval", str(data), "-m", "runs/a", "-m", "runs/a"]))
