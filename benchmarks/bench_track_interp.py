@@ -168,10 +168,19 @@ class OracleRuntime:
     def __init__(self, windows, box_path, width, height):
         self.windows, self.box_path, self.size = list(windows), box_path, (width, height)
 
+    @property
+    def family(self):
+        from vcr_cli.runtime import default_family
+
+        return default_family()
+
+    def new_token_budget(self, asked=None):
+        return asked or 2048
+
     def describe(self):
         return {"id": self.model_id, "quant": self.quant, "device": self.device}
 
-    def generate(self, prompt, video, max_new_tokens=2048):
+    def generate(self, prompt, video, max_new_tokens=2048, layout="text_first"):
         from vcr_cli.runtime import Generation
 
         w, h = self.size
@@ -179,6 +188,8 @@ class OracleRuntime:
         boxes = [[round(b[0] / w, 3), round(b[1] / h, 3), round(b[2] / w, 3), round(b[3] / h, 3)]
                  for b in map(self.box_path, window.keyframes)]
         return Generation(f"<answer>{boxes}</answer>", 0, 0, 0.0)
+
+    generate_scored = generate  # no logits kept: the windows' score is None
 
 
 def evaluate_long() -> dict:
@@ -191,7 +202,7 @@ def evaluate_long() -> dict:
     truth = [clip_box(box_path(i), width, height) for i in range(frames)]
     row = {"scenario": f"2-min {height}p H.264, oracle keyframes, tasks.track", "frames": frames}
     for refine in (False, True):
-        windows = plan_windows(0, frames - 1, info.fps)
+        windows = plan_windows(info, 0, frames - 1)
         start = time.perf_counter()
         result = track(OracleRuntime(windows, box_path, width, height), path, "square", truth[0], info=info,
                        refine=refine)

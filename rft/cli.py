@@ -13,12 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from vcr_cli.options import Device, DeviceOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
+from vcr_cli.options import MODEL_HELP, Device, DeviceOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
 
 app = typer.Typer(
     help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
     "Data is JSONL, one example a line (task ground, qa or track): check it with `vcr rft validate`, "
-    "make it from Charades-STA / ActivityNet Captions / NExT-GQA / GOT-10k with `vcr rft convert`.",
+    "make it from Charades-STA / ActivityNet Captions / TimeLens-Bench / NExT-GQA / GOT-10k with "
+    "`vcr rft convert`.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -34,6 +35,7 @@ class TrainQuant(str, Enum):
 class SourceFormat(str, Enum):
     charades = "charades"
     activitynet = "activitynet"
+    timelens = "timelens"
     nextgqa = "nextgqa"
     got10k = "got10k"
 
@@ -41,6 +43,10 @@ class SourceFormat(str, Enum):
 DataArg = Annotated[Path, typer.Argument(help="Data file (JSONL, one example a line).", show_default=False)]
 MetricsOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default=False,
                                                    help="Write the metrics JSON here ('-' for stdout).")]
+TableOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--table", dir_okay=False, show_default=False, metavar="FILE",
+    help="Also write the grounding comparison table (R@0.3/0.5/0.7, mIoU, parse failures per model and protocol) "
+         "here: FILE.csv or FILE.md (Markdown); may be given twice.")]
 
 
 def _print_metrics(metrics: dict, to_stderr: bool) -> None:
@@ -59,6 +65,37 @@ def _write_metrics(metrics: dict, output: str | None) -> None:
         if output != "-":
             console.print(f"metrics written to {output}", soft_wrap=True)
     _print_metrics(metrics, to_stderr=output == "-")
+
+
+def _check_tables(tables: list[Path] | None) -> list[tuple[Path, str]]:
+    """(path, what) for `check_outputs`, after the suffix check (before any model work)."""
+    from rft.compare import table_format
+
+    for path in tables or []:
+        table_format(path)
+    return [(path, "--table") for path in tables or []]
+
+
+def _write_comparison(results: dict[str, dict], output: str | None, tables: list[Path] | None,
+                      several: bool) -> None:
+    """Several models: ``{"models": {label: metrics}}`` to -o and the comparison table printed; one model: its
+    metrics as usual. Either way each --table file gets the comparison table."""
+    from rft.compare import comparison_rows, render_comparison, write_table
+    from vcr_cli.console import console, stdout
+    from vcr_cli.outputs.text import write_json
+
+    rows = comparison_rows(results) if several or tables else []
+    if several:
+        if output is not None:
+            write_json({"models": results}, output)
+            if output != "-":
+                console.print(f"metrics written to {output}", soft_wrap=True)
+        (console if output == "-" else stdout).print(render_comparison(rows))
+    else:
+        _write_metrics(next(iter(results.values())), output)
+    for path in tables or []:
+        write_table(rows, path)
+        console.print(f"table written to {path}", soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -108,6 +145,10 @@ charades: Charades-STA text (charades_sta_train.txt), one
   {vid: {duration, timestamps, sentences}}. Video ROOT/VID.mp4.
 activitynet: ActivityNet Captions JSON (train.json, val_1.json),
   the same {vid: {duration, timestamps, sentences}} shape.
+timelens: TimeLens-Bench JSON (charades-timelens.json,
+  activitynet-timelens.json, qvhighlights-timelens.json):
+  {vid: {duration, spans, queries}}, one line per span/query
+  pair. Video ROOT/VID.mp4.
 nextgqa: NExT-GQA CSV (val.csv: video_id, question, answer, qid,
   a0..a4, ...) with gsub_SPLIT.json (evidence spans) and
   map_vid_vidorID.json (video folders) read from beside it;
@@ -119,8 +160,8 @@ got10k: a GOT-10k split folder (train/, val/) or one sequence
   of the paper's 7 tracking frames (VideoChat-R1's layout, the one
   vcr track reads). Videos default to the sequence folders.
 
-With a local --video-root, Charades/ActivityNet ids are matched to
-the files there (.mp4, .mkv, .webm, ...).
+With a local --video-root, Charades/ActivityNet/TimeLens ids are
+matched to the files there (.mp4, .mkv, .webm, ...).
 
 Example: vcr rft convert --from charades charades_sta_train.txt -o train.jsonl --video-root videos
 """
@@ -130,13 +171,13 @@ Example: vcr rft convert --from charades charades_sta_train.txt -o train.jsonl -
 def convert(
     source: Annotated[Path, typer.Argument(help="The annotation file as released (TXT, CSV or JSON), or a GOT-10k "
                                                 "folder.", show_default=False)],
-    kind: Annotated[SourceFormat, typer.Option("--from", help="Annotation format: charades, activitynet, nextgqa "
-                                               "or got10k (see above).", show_default=False)],
+    kind: Annotated[SourceFormat, typer.Option("--from", help="Annotation format: charades, activitynet, "
+                                               "timelens, nextgqa or got10k (see above).", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="The JSONL to write ('-' for stdout).",
                                         show_default=False)],
     video_root: Annotated[Optional[str], typer.Option(
         "--video-root", show_default=False,
-        help="Folder holding the videos (Charades: <root>/<id>.mp4; GOT-10k: frame folders). "
+        help="Folder holding the videos (Charades, TimeLens: <root>/<id>.mp4; GOT-10k: frame folders). "
              "A relative folder is taken from here and written relative to the output file.")] = None,
 ) -> None:
     from vcr_cli.console import handle_errors
@@ -166,22 +207,30 @@ def convert(
 
 @app.command()
 def score(
-    predictions: Annotated[Path, typer.Argument(help="Predictions JSONL: data lines plus \"output\" (raw text).",
-                                                show_default=False)],
+    predictions: Annotated[list[Path], typer.Argument(
+        metavar="PREDICTIONS", show_default=False,
+        help="Predictions JSONL: data lines plus \"output\" (raw text). Several files, or a folder of them (its "
+             "*.jsonl), make one comparison table.")],
     output: MetricsOpt = None,
+    table: TableOpt = None,
 ) -> None:
     """Score saved model outputs (e.g. from another inference engine) like VideoChat-R1's evaluation.
 
-    Example: vcr rft score preds.jsonl -o metrics.json
+    Grounding is scored under each named protocol: videochat-r1 (the paper's: strict parsing, the last
+    "s to e") and timelens (TimeLens's: extract_time, the first span), so a number can stand next to the
+    published table that used it. Several files (or a folder) print one table across them, labelled by file name.
+
+    Example: vcr rft score preds.jsonl -o metrics.json; vcr rft score results/ --table table.md
     """
     from vcr_cli.console import handle_errors
 
     with handle_errors():
-        from rft.score import score_file
+        from rft.score import score_files
         from vcr_cli.outputs.atomic import check_outputs
 
-        check_outputs(((output, "metrics"),), inputs=(predictions,), stdout_ok=("metrics",))
-        _write_metrics(score_file(predictions), output)
+        several = len(predictions) > 1 or predictions[0].is_dir()
+        check_outputs(((output, "metrics"), *_check_tables(table)), inputs=predictions, stdout_ok=("metrics",))
+        _write_comparison(score_files(predictions), output, table, several)
 
 
 @app.command()
@@ -226,23 +275,32 @@ def train(
         console.print(f"saved to {saved}", soft_wrap=True, markup=False)
 
 
+ModelsOpt = Annotated[Optional[list[str]], typer.Option(
+    "--model", "-m", show_default=False, rich_help_panel="Model", metavar="MODEL",
+    help=MODEL_HELP + ". Repeat for several models: each runs on the same data, then one comparison table.")]
+
+
 @app.command("eval")
 def eval_(
     data: DataArg,
-    model: ModelOpt = None,
+    model: ModelsOpt = None,
     output: MetricsOpt = None,
-    predictions: Annotated[Optional[Path], typer.Option("--predictions", dir_okay=False, show_default=False,
+    predictions: Annotated[Optional[Path], typer.Option("--predictions", show_default=False,
                                                         help="Also save each example with the model's output "
-                                                             "(JSONL, scorable with `vcr rft score`).")] = None,
+                                                             "(JSONL, scorable with `vcr rft score`). With several "
+                                                             "--model: a folder, one MODEL.jsonl each.")] = None,
+    table: TableOpt = None,
     quant: Annotated[Quant, typer.Option("--quant", help="Weight quantization: NF4 4-bit, 8-bit or none.")]
     = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
     max_new_tokens: MaxNewTokensOpt = 2048,
 ) -> None:
-    """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent).
+    """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent; grounding also under
+    TimeLens's protocol, as `vcr rft score`).
 
-    --model may be a checkpoint or the adapter folder `vcr rft train` wrote (loaded over its base).
+    --model may be a checkpoint or the adapter folder `vcr rft train` wrote (loaded over its base). Several
+    --model options run one after the other on the same data and print one comparison table.
 
     Example: vcr rft eval data/test.jsonl --model runs/rft1 -o metrics.json
     """
@@ -252,16 +310,31 @@ def eval_(
         from vcr_cli.console import quiet_libraries
 
         quiet_libraries()
-        from rft.evaluate import evaluate
         from vcr_cli.errors import UsageError
         from vcr_cli.outputs.atomic import check_outputs
+        from vcr_cli.runtime import resolve_model_id
 
         if not data.is_file():
             raise UsageError(f"data file not found: {data}")
-        check_outputs(((output, "metrics"), (predictions, "--predictions")), inputs=(data,), stdout_ok=("metrics",))
-        metrics = evaluate(data_path=data, model=model, quant=quant.value, device=device.value, think=think,
-                           predictions_path=predictions, max_new_tokens=max_new_tokens)
-        _write_metrics(metrics, output)
+        models = model or [None]
+        tables = _check_tables(table)
+        options = {"quant": quant.value, "device": device.value, "think": think, "max_new_tokens": max_new_tokens}
+        if len(models) == 1:
+            check_outputs(((output, "metrics"), (predictions, "--predictions"), *tables), inputs=(data,),
+                          stdout_ok=("metrics",))
+            from rft.evaluate import evaluate
+
+            metrics = evaluate(data_path=data, model=models[0], predictions_path=predictions, **options)
+            _write_comparison({resolve_model_id(models[0]): metrics}, output, table, several=False)
+            return
+        from rft.evaluate import evaluate_models, predictions_paths
+
+        check_outputs(((output, "metrics"), *tables), inputs=(data,), stdout_ok=("metrics",))
+        files = predictions_paths(models, predictions)  # makes the folder: only once the other outputs are fine
+        check_outputs(((output, "metrics"), *tables, *((path, "--predictions") for path in files.values())),
+                      inputs=(data,), stdout_ok=("metrics",))
+        results = evaluate_models(data, models, files, **options)
+        _write_comparison(results, output, table, several=True)
 
 
 @app.command()

@@ -6,6 +6,9 @@ Each ``--from`` kind reads the official release and VideoChat-R1's JSON copy of 
   ``{vid: {duration, timestamps, sentences}}`` → one ground line per sentence, video ``<video-root>/<vid>.mp4``.
 - ``activitynet``: ActivityNet Captions JSON (``train.json``, ``val_1.json``; same shape as the Charades JSON, ids
   like ``v_QOlSCBRmfWY``) → ground lines, video ``<video-root>/<vid>.mp4``.
+- ``timelens``: TimeLens-Bench JSON (``charades-timelens.json``, ``activitynet-timelens.json``,
+  ``qvhighlights-timelens.json``: ``{vid: {duration, spans, queries}}``, ``spans[i]`` the GT of ``queries[i]``)
+  → one ground line per span/query pair, video ``<video-root>/<vid>.mp4``.
 - ``nextgqa``: NExT-GQA CSV (``val.csv``: ``video_id,...,question,answer,qid,type,a0..a4``) with, from the same
   folder, ``gsub_<split>.json`` (evidence spans per qid) and ``map_vid_vidorID.json`` (video folders); or the JSON
   ``[{video, question, options, glue, answer: "(C)"}]`` → qa lines (answer letter, evidence = the spans).
@@ -13,7 +16,7 @@ Each ``--from`` kind reads the official release and VideoChat-R1's JSON copy of 
   ``x,y,w,h`` pixels a frame, ``meta_info.ini`` with ``object_class``), or the JSON ``[{path, object, gt: 8 boxes}]``
   → track lines whose video is the sequence's frame folder.
 
-For a local video folder, a Charades/ActivityNet id is matched to the file present (``.mp4``, ``.mkv``,
+For a local video folder, a Charades/ActivityNet/TimeLens id is matched to the file present (``.mp4``, ``.mkv``,
 ``.webm``, ...). Values are copied as they are; `vcr rft validate` checks them afterwards.
 """
 
@@ -30,7 +33,7 @@ from typing import Any
 from vcr_cli.errors import UsageError
 from vcr_cli.files import read_user_text
 
-KINDS = ("charades", "activitynet", "nextgqa", "got10k")
+KINDS = ("charades", "activitynet", "timelens", "nextgqa", "got10k")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 _CHARADES_LINE = re.compile(r"^\s*(\S+)\s+(\S+)\s+(\S+)\s*##(.*)$")
 
@@ -119,6 +122,28 @@ def _charades(src: Path, root: str | None, video_dir: Path | None) -> list[dict]
 
 def _activitynet(src: Path, root: str | None, video_dir: Path | None) -> list[dict]:
     return _captions(_load(src), src, root, video_dir, "ActivityNet Captions")
+
+
+def _timelens(src: Path, root: str | None, video_dir: Path | None) -> list[dict]:
+    """TimeLens-Bench (model-families.md §2): each (span, query) pair of a video is one sample with that one span."""
+    data = _load(src)
+    if not isinstance(data, dict):
+        raise UsageError(f"{src}: expected a JSON object mapping video ids to {{duration, spans, queries}} "
+                         f"(TimeLens-Bench), got a {type(data).__name__}")
+    lines = []
+    for vid, entry in data.items():
+        if not isinstance(entry, dict) or "spans" not in entry or "queries" not in entry:
+            raise _entry_error(src, json.dumps(vid), "needs \"spans\" and \"queries\"")
+        spans, queries = entry["spans"], entry["queries"]
+        if not isinstance(spans, list) or not isinstance(queries, list) or len(spans) != len(queries):
+            raise _entry_error(src, json.dumps(vid), "\"spans\" and \"queries\" must be lists of equal length")
+        video = _join(root, _video_file(video_dir, str(vid)))
+        for span, query in zip(spans, queries):
+            if not isinstance(span, (list, tuple)) or len(span) != 2:
+                raise _entry_error(src, json.dumps(vid), f"span {json.dumps(span)} is not [start, end]")
+            lines.append({"task": "ground", "video": video, "query": str(query).strip(),
+                          "solution": {"start": span[0], "end": span[1]}})
+    return lines
 
 
 def _as_list(data: Any, src: Path, what: str) -> list:
@@ -290,7 +315,8 @@ def _got10k(src: Path, root: str | None, video_dir: Path | None) -> list[dict]:
     return lines
 
 
-_CONVERTERS = {"charades": _charades, "activitynet": _activitynet, "nextgqa": _nextgqa, "got10k": _got10k}
+_CONVERTERS = {"charades": _charades, "activitynet": _activitynet, "timelens": _timelens, "nextgqa": _nextgqa,
+               "got10k": _got10k}
 
 
 def convert(kind: str, src: str | Path, video_root: str | Path | None = None,
@@ -299,7 +325,7 @@ def convert(kind: str, src: str | Path, video_root: str | Path | None = None,
 
     `video_root` is prefixed to each video path as given (written into the lines; the data format reads
     relative paths from the JSONL file's folder). `video_dir`, the same folder as seen from here, is where
-    Charades/ActivityNet ids are matched to the files present.
+    Charades/ActivityNet/TimeLens ids are matched to the files present.
     """
     if kind not in _CONVERTERS:
         raise UsageError(f"unknown format {kind!r}: use one of {', '.join(KINDS)}")

@@ -11,6 +11,8 @@ the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-sco
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from rft.config import require_trainable
@@ -51,6 +53,53 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
                                                           for line in lines))
         console.print(f"predictions written to {predictions_path}", soft_wrap=True, markup=False)
     return score_predictions(examples)
+
+
+def file_label(model: str) -> str:
+    """A model id or folder as a file name: runs/rft1 -> runs_rft1, OpenGVLab/VideoChat-R1_7B ->
+    OpenGVLab_VideoChat-R1_7B."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model.strip().strip("/\\")).strip("._") or "model"
+
+
+def predictions_paths(models: Sequence[str], folder: Path | None) -> dict[str, Path | None]:
+    """{model: where its predictions go}: FOLDER/<file_label>.jsonl each (the folder is made if missing; its
+    parent must exist), or None each without a folder. UsageError for a model given twice or clashing names."""
+    from vcr_cli.errors import UsageError
+
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    if repeated:
+        raise UsageError(f"--model {repeated[0]} is given twice; give each model once")
+    if folder is None:
+        return dict.fromkeys(models)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--predictions {folder} is a file; with several --model it must be a folder "
+                         "(one MODEL.jsonl each)")
+    names = {model: file_label(model) for model in models}
+    clashes = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
+    if clashes:
+        raise UsageError(f"two --model values give the same predictions file {folder / (clashes[0] + '.jsonl')}; "
+                         "write them to separate folders")
+    if not folder.exists():
+        if not folder.absolute().parent.is_dir():
+            raise UsageError(f"--predictions {folder}: its parent folder does not exist")
+        folder.mkdir()
+    return {model: folder / f"{name}.jsonl" for model, name in names.items()}
+
+
+def evaluate_models(data_path, models: Sequence[str], predictions: dict[str, Path | None], **options) -> dict:
+    """{model: metrics} for each model in turn on the same data (`evaluate`); each model's memory is freed before
+    the next loads."""
+    import gc
+    import sys
+
+    results = {}
+    for model in models:
+        results[model] = evaluate(data_path=data_path, model=model, predictions_path=predictions[model], **options)
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return results
 
 
 def _video_for(example, predictions_path) -> str:

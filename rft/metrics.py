@@ -8,6 +8,16 @@
 - track: ``overlap`` = mean over examples of the mean IoU of the 8 boxes (0 when the answer is not 8 x 4).
 
 Only tasks present in the rows appear under ``"tasks"``.
+
+Grounding is also scored under each named protocol (``"protocols"``, present when there are ground rows), so a
+number can stand next to the table that used it; each reports count, mIoU, R@0.3/0.5/0.7 and parse failures:
+
+- ``videochat-r1``: the paper's evaluation, the numbers of ``tasks.ground``: strict parsing (the last
+  "s to e"/"s and e", `parse_ground_strict`), which reads one span, so its multi-interval IoU is the span's IoU.
+- ``timelens``: TimeLens's (also TimeLens2's Charades-TimeLens evaluation): TimeLens's `extract_time`
+  (`vcr_cli.families.timelens`) on the whole text, the **first** pair only, IoU = overlap / (max end - min
+  start); nothing parsed scores 0. Not rounded to whole seconds (TimeLens's own script rounds; TimeLens2's does
+  not).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vcr_cli.families import timelens
 from vcr_cli.parsing import (
     box_iou,
     extract_letter,
@@ -31,6 +42,10 @@ if TYPE_CHECKING:
 
 RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
 _DIGITS = 4
+PROTOCOLS: dict[str, str] = {  # name -> its rule, printed under the tables
+    "videochat-r1": "VideoChat-R1's: strict, the last 's to e'; unparsed 0",
+    "timelens": "TimeLens's: extract_time, the first span; unparsed 0",
+}
 
 
 def merge_intervals(spans: Iterable[Sequence[float]]) -> list[tuple[float, float]]:
@@ -86,14 +101,31 @@ def _solution(row: Any) -> dict:
     return solution or {}
 
 
+def ground_prediction(protocol: str, output: str | None) -> tuple[float, float] | None:
+    """The span a grounding protocol scores (None: nothing parsed, which scores 0)."""
+    text = output or ""
+    if protocol == "videochat-r1":
+        return parse_ground_strict(text)
+    if protocol == "timelens":
+        spans = timelens.parse_ground(text, strict=True)  # extract_time, pairs as written
+        return spans[0] if spans else None
+    raise ValueError(f"unknown protocol {protocol!r}")
+
+
+def ground_iou(protocol: str, solution: dict, output: str | None) -> float:
+    """One grounding example's IoU under `protocol` (0 when nothing parses)."""
+    span = ground_prediction(protocol, output)
+    gt = (float(solution["start"]), float(solution["end"]))
+    return max(temporal_iou(span, gt), 0.0) if span is not None else 0.0
+
+
 def score_example(task: str, solution: dict, output: str | None) -> dict:
     """Per-example scores (fractions, not percent) with strict parsing; what `score_predictions` averages."""
     text = output or ""
     if task == "ground":
-        span = parse_ground_strict(text)
-        gt = (float(solution["start"]), float(solution["end"]))
-        iou = max(temporal_iou(span, gt), 0.0) if span is not None else 0.0
-        return {"prediction": list(span) if span is not None else None, "iou": iou}
+        span = ground_prediction("videochat-r1", text)
+        return {"prediction": list(span) if span is not None else None,
+                "iou": ground_iou("videochat-r1", solution, text)}
     if task == "qa":
         letter = parse_letter_strict(text)
         result: dict = {"prediction": letter, "correct": letter is not None and letter == extract_letter(
@@ -115,21 +147,36 @@ def _pct(values: list[float]) -> float | None:
     return round(100.0 * sum(values) / len(values), _DIGITS) if values else None
 
 
+def _ground_block(ious: list[float]) -> dict:
+    block: dict = {"count": len(ious), "miou": _pct(ious)}
+    for k in RECALL_THRESHOLDS:
+        block[f"r@{k}"] = _pct([1.0 if iou >= k else 0.0 for iou in ious])
+    return block
+
+
 def score_predictions(rows: Iterable[Any]) -> dict:
     """Aggregate metrics for rows carrying ``task``, ``solution`` and ``output`` (dicts or `rft.data.Example`).
 
     Returns ``{"tasks": {"ground": {"count", "miou", "r@0.3", "r@0.5", "r@0.7"}, "qa": {"count", "accuracy",
-    "evidence_miou"}, "track": {"count", "overlap"}}}`` in percent; only tasks present appear.
+    "evidence_miou"}, "track": {"count", "overlap"}}}`` in percent; only tasks present appear. With ground rows,
+    also ``"protocols": {name: {"count", "miou", "r@0.3", "r@0.5", "r@0.7", "parse_failures"}}`` for each of
+    `PROTOCOLS` (``parse_failures``: how many outputs that protocol could not read).
     """
     ious: list[float] = []
     correct: list[float] = []
     evidence: list[float] = []
     overlaps: list[float] = []
+    by_protocol: dict[str, list[float]] = {name: [] for name in PROTOCOLS}
+    failures: dict[str, int] = dict.fromkeys(PROTOCOLS, 0)
     for row in rows:
         task = _field(row, "task")
-        scores = score_example(task, _solution(row), _field(row, "output"))
+        solution, output = _solution(row), _field(row, "output")
+        scores = score_example(task, solution, output)
         if task == "ground":
             ious.append(scores["iou"])
+            for name in PROTOCOLS:
+                by_protocol[name].append(ground_iou(name, solution, output))
+                failures[name] += ground_prediction(name, output) is None
         elif task == "qa":
             correct.append(1.0 if scores["correct"] else 0.0)
             if "evidence_iou" in scores:
@@ -138,36 +185,54 @@ def score_predictions(rows: Iterable[Any]) -> dict:
             overlaps.append(scores["overlap"])
     tasks: dict[str, dict] = {}
     if ious:
-        tasks["ground"] = {"count": len(ious), "miou": _pct(ious)}
-        for k in RECALL_THRESHOLDS:
-            tasks["ground"][f"r@{k}"] = _pct([1.0 if iou >= k else 0.0 for iou in ious])
+        tasks["ground"] = _ground_block(ious)
     if correct:
         tasks["qa"] = {"count": len(correct), "accuracy": _pct(correct), "evidence_miou": _pct(evidence)}
     if overlaps:
         tasks["track"] = {"count": len(overlaps), "overlap": _pct(overlaps)}
-    return {"tasks": tasks}
+    result: dict = {"tasks": tasks}
+    if ious:
+        result["protocols"] = {name: {**_ground_block(values), "parse_failures": failures[name]}
+                               for name, values in by_protocol.items()}
+    return result
 
 
 _LABELS = {"miou": "mIoU", "r@0.3": "R@0.3", "r@0.5": "R@0.5", "r@0.7": "R@0.7", "accuracy": "accuracy",
-           "evidence_miou": "evidence mIoU", "overlap": "overlap"}
+           "evidence_miou": "evidence mIoU", "overlap": "overlap", "parse_failures": "parse failures (count)"}
+
+
+def _shown(key: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    return str(value) if key == "parse_failures" else f"{value:.2f}"
 
 
 def render_table(metrics: dict) -> Table:
-    """The metrics as a rich table: one row per (task, metric), values in percent."""
+    """The metrics as a rich table: one row per (task, protocol, metric), values in percent.
+
+    Ground rows come once per protocol when ``"protocols"`` is there (each named, its rule in the caption).
+    """
     from rich.table import Table
 
-    table = Table(title="scores (%, VideoChat-R1 parsing)")
-    table.add_column("task")
-    table.add_column("count", justify="right")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Table(title="scores (%)")
+    for name, justify in (("task", "left"), ("protocol", "left"), ("count", "right"), ("metric", "left"),
+                          ("value", "right")):
+        table.add_column(name, justify=justify)
+    blocks: list[tuple[str, str, dict]] = []
     for task, values in metrics.get("tasks", {}).items():
+        if task == "ground" and metrics.get("protocols"):
+            blocks += [(task, name, block) for name, block in metrics["protocols"].items()]
+        else:
+            blocks.append((task, "videochat-r1", values))
+    for task, protocol, values in blocks:
         first = True
         for key, value in values.items():
             if key == "count":
                 continue
-            shown = "–" if value is None else f"{value:.2f}"
-            table.add_row(task if first else "", str(values.get("count", "")) if first else "",
-                          _LABELS.get(key, key), shown)
+            table.add_row(task if first else "", protocol if first else "",
+                          str(values.get("count", "")) if first else "", _LABELS.get(key, key), _shown(key, value))
             first = False
+    shown = dict.fromkeys(protocol for _, protocol, _ in blocks)
+    table.caption_justify = "left"
+    table.caption = "\n".join(f"{name}: {PROTOCOLS[name]}" for name in shown if name in PROTOCOLS)
     return table

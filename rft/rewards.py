@@ -15,9 +15,25 @@ task (TRL turns it into NaN and ignores it), so one list of rewards serves multi
 | ``track_format`` | track | 1 if it fullmatches the think/answer regex and <answer> is a literal list of 8 lists of 4 |
 | ``track_iou`` | track | mean IoU of the 8 boxes vs the solution's boxes; 0 on any parse failure |
 
+TimeLens2's rewards (model-families.md §3; its GRPO sums ``twass1,tiou,parse_penalty`` with weight 1 each), on
+ground samples, reading the answer with TimeLens2's parser (`vcr_cli.families.timelens2`: a JSON ``[[s, e], ...]``,
+optionally in <answer>, a ```json fence or any balanced ``[[...]]``; each pair ordered ``(min, max)``). An answer
+is valid when that gives at least one span and every ``s < e`` (so ``[[5, 3]]`` is read as 3-5 and ``[[3, 3]]`` is
+invalid); the interval rewards are 0 for an invalid answer:
+
+| name | task | value |
+|---|---|---|
+| ``tiou`` | ground | Σ pairwise overlaps of the merged prediction P with the GT spans G / (len P + len G − overlap) |
+| ``twass1`` | ground | ``exp(−β·W1(P̂, Ĝ) / len merge(G))``, β = 1; P̂, Ĝ uniform on the merged spans; W1 exact |
+| ``parse_penalty`` | ground | 0 for a valid answer, −1 otherwise |
+
+The GT of a ground line is its one span ``solution.start/end``; `temporal_iou_multi` and `wasserstein_span_reward`
+take lists of spans.
+
 Choices where the paper's code is undefined or inconsistent (documented, on purpose):
 - ``ground_iou`` when the union is 0 (prediction and truth are the same instant): 1.0, as in ``grpo_tg.py``
   (``grpo_tasks.py`` leaves the value unassigned there).
+- ``twass1`` when the GT has no length (start = end): 0.0 (W1 / 0 is undefined).
 - Format rewards follow a ``think`` column when the dataset has one: for rows with ``think`` False the
   no-think regexes (``\\s*<answer>.*?</answer>`` and ``…\\s*<glue>.*?</glue>``) apply. Without the column
   (the paper's setting) thinking is required.
@@ -30,14 +46,16 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rft.metrics import mean_box_iou, multi_interval_iou
+from rft.metrics import mean_box_iou, merge_intervals, multi_interval_iou
 from vcr_cli.errors import UsageError
+from vcr_cli.families import timelens2
 from vcr_cli.parsing import (
     FORMAT_ANSWER,
     FORMAT_ANSWER_GLUE,
@@ -200,6 +218,95 @@ def track_iou(completions: Sequence, **kwargs) -> list[float | None]:
     return _per_task("track", completions, kwargs, _track_iou)
 
 
+# ---------------------------------------------------------------- TimeLens2 (multi-span grounding)
+
+Spans = list[tuple[float, float]]
+TWASS1_BETA = 1.0
+
+
+def temporal_iou_multi(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) -> float:
+    """TimeLens2's ``tiou``: the prediction merged, the GT as given (not merged); the sum of the pairwise
+    overlaps over ``|P| + |G| - overlap``. For one span each this is the plain IoU."""
+    merged = merge_intervals(pred)
+    spans = [(float(s), float(e)) for s, e in gt]
+    overlap = sum(max(0.0, min(pe, ge) - max(ps, gs)) for ps, pe in merged for gs, ge in spans)
+    union = sum(e - s for s, e in merged) + sum(e - s for s, e in spans) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def _cdf(spans: list[tuple[float, float]], length: float, t: float) -> float:
+    """CDF at `t` of the uniform density on the (merged, disjoint) `spans` of total `length`."""
+    return sum(min(max(t - s, 0.0), e - s) for s, e in spans) / length
+
+
+def wasserstein_1(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
+    """Exact W1 between the uniform densities on the merged spans of `a` and of `b`: the integral of
+    |F_a - F_b|, both CDFs linear between consecutive endpoints (a sign change inside a piece is integrated
+    as two triangles). 0.0 if either has no length."""
+    x, y = merge_intervals(a), merge_intervals(b)
+    len_x, len_y = sum(e - s for s, e in x), sum(e - s for s, e in y)
+    if len_x <= 0 or len_y <= 0:
+        return 0.0
+    points = sorted({v for span in (*x, *y) for v in span})
+    total = 0.0
+    for lo, hi in zip(points, points[1:]):
+        u = _cdf(x, len_x, lo) - _cdf(y, len_y, lo)
+        v = _cdf(x, len_x, hi) - _cdf(y, len_y, hi)
+        if u * v >= 0:
+            total += (abs(u) + abs(v)) / 2 * (hi - lo)
+        else:
+            total += (u * u + v * v) / (2 * (abs(u) + abs(v))) * (hi - lo)
+    return total
+
+
+def wasserstein_span_reward(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]],
+                            beta: float = TWASS1_BETA) -> float:
+    """TimeLens2's ``twass1``: ``exp(-beta * W1 / |merge(gt)|)``; 0.0 when the GT has no length."""
+    gt_length = sum(e - s for s, e in merge_intervals(gt))
+    if gt_length <= 0:
+        return 0.0
+    return math.exp(-beta * wasserstein_1(pred, gt) / gt_length)
+
+
+def _timelens2_answer(text: str) -> Spans | None:
+    """The answer's spans when TimeLens2's validity rule holds (non-empty, every s < e), else None."""
+    spans = timelens2.parse_ground(text, strict=True)
+    return spans if timelens2.is_valid(spans) else None
+
+
+def _ground_truth(solution: dict) -> Spans:
+    return [(float(solution["start"]), float(solution["end"]))]
+
+
+def _tiou(text: str, solution: dict, think: bool) -> float:
+    spans = _timelens2_answer(text)
+    return temporal_iou_multi(spans, _ground_truth(solution)) if spans is not None else 0.0
+
+
+def _twass1(text: str, solution: dict, think: bool) -> float:
+    spans = _timelens2_answer(text)
+    return wasserstein_span_reward(spans, _ground_truth(solution)) if spans is not None else 0.0
+
+
+def _parse_penalty(text: str, solution: dict, think: bool) -> float:
+    return 0.0 if _timelens2_answer(text) is not None else -1.0
+
+
+def tiou(completions: Sequence, **kwargs) -> list[float | None]:
+    """TimeLens2's span IoU of the JSON answer with ``solution.start/end`` (0 when the answer is invalid)."""
+    return _per_task("ground", completions, kwargs, _tiou)
+
+
+def twass1(completions: Sequence, **kwargs) -> list[float | None]:
+    """TimeLens2's Wasserstein span reward, β = 1 (0 when the answer is invalid)."""
+    return _per_task("ground", completions, kwargs, _twass1)
+
+
+def parse_penalty(completions: Sequence, **kwargs) -> list[float | None]:
+    """0 when the answer parses as TimeLens2's valid JSON spans, -1 otherwise."""
+    return _per_task("ground", completions, kwargs, _parse_penalty)
+
+
 # ---------------------------------------------------------------- registry
 
 REWARDS: dict[str, RewardFunc] = {
@@ -210,9 +317,16 @@ REWARDS: dict[str, RewardFunc] = {
     "qa_glue_iou": qa_glue_iou,
     "track_format": track_format,
     "track_iou": track_iou,
+    "tiou": tiou,
+    "twass1": twass1,
+    "parse_penalty": parse_penalty,
 }
-DEFAULT_REWARDS: list[str] = list(REWARDS)
-REWARD_TASKS: dict[str, str] = {name: name.split("_", 1)[0] for name in REWARDS}  # reward name -> its task
+# The paper's seven, the default when a config names none; each name starts with its task.
+DEFAULT_REWARDS: list[str] = ["ground_format", "ground_iou", "qa_format", "qa_answer", "qa_glue_iou",
+                              "track_format", "track_iou"]
+TIMELENS2_REWARDS: list[str] = ["twass1", "tiou", "parse_penalty"]  # TimeLens2's GRPO spec, in its order
+REWARD_TASKS: dict[str, str] = {**{name: name.split("_", 1)[0] for name in DEFAULT_REWARDS},
+                                **{name: "ground" for name in TIMELENS2_REWARDS}}  # reward name -> its task
 
 
 def rewards_for_tasks(tasks: Iterable[str]) -> list[str]:

@@ -111,6 +111,10 @@ def test_default_ids_are_stable_and_distinct(tmp_path):
          'line 1: "box" must be four numbers'),
         (['{"task": "track", "video": "a.mp4", "object": "car", "fps": 2}'], "line 1: unknown key 'fps'"),
         ([""], "has no jobs"),
+        (['{"task": "ground", "video": "a.mp4", "query": "q", "window": 30, "overlap": 16}'],
+         "line 1: overlap 16 is more than half of window 30"),
+        (['{"task": "ground", "video": "a.mp4", "query": "q", "overlap": 61}'],  # the default window past 384 s
+         "line 1: overlap 61 is more than half of window 120"),
     ],
 )
 def test_bad_manifest_one_line_exit_2(tmp_path, lines, message):
@@ -155,6 +159,35 @@ def test_killed_batch_keeps_finished_jobs_and_resumes(parrot, clip, tmp_path):
     assert sorted(set(ids)) == sorted(j["id"] for j in jobs)
     assert len(ids) == len(set(ids)), "no job ran twice"
     assert all(r["status"] == "ok" for r in records)
+
+
+def test_ground_and_track_jobs_take_the_commands_defaults(parrot, tmp_path):
+    """A 130 s video is grounded whole (the paper's input up to 384 s); "window" alone windows it (the overlap
+    follows the window); a frame folder is tracked in one window of the paper's 7 frames."""
+    import cv2
+    import media
+    from conftest import write_clip
+
+    write_clip(tmp_path / "talk.mp4", frames=130, fps=1.0, width=64, height=48)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(150):
+        cv2.imwrite(str(folder / f"{i + 1:08d}.jpg"), media.code_image(i, 64, 48))
+    manifest = _manifest(tmp_path, [
+        {"task": "ground", "video": "talk.mp4", "query": "flash", "id": "whole"},
+        {"task": "ground", "video": "talk.mp4", "query": "flash", "window": 60, "id": "windows"},
+        {"task": "track", "video": "seq", "object": "square", "box": [10, 10, 30, 30], "refine": False, "id": "seq"},
+    ])
+    results = tmp_path / "results.jsonl"
+    run = runner.invoke(app, ["batch", str(manifest), "-o", str(results), "--model", str(parrot(GQA_ANSWER)),
+                              "--quant", "none", "--max-pixels", "12544"])
+    assert run.exit_code == 0, run.output
+    whole, windowed, tracked = (r["result"] for r in _lines(results))
+    assert whole["windowing"]["mode"] == "whole_video" and "windows" not in whole
+    assert (whole["sampling"]["frames"], whole["sampling"]["fps"]) == (130, 1.0)  # all 130 frames, one pass
+    assert windowed["windowing"] == {"mode": "windows", "reason": "window_given", "whole_video_max_s": 384.0}
+    assert (windowed["windows"]["count"], windowed["windows"]["overlap_asked_s"]) == (3, 10.0)
+    assert [w["keyframe_frames"] for w in tracked["windows"]] == [[0, 24, 49, 74, 99, 124, 149]]
 
 
 def test_ask_jobs_take_the_layouts_vcr_ask_takes():

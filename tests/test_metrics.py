@@ -95,16 +95,20 @@ def test_score_predictions_hand_computed():
         {"task": "track", "solution": {"boxes": BOXES}, "output": "<answer>[]</answer>"},
     ]
     ground_mean = (1.0 + 0.5 + 1.7 / 10.4 + 0.0) / 4
+    ground = {"count": 4, "miou": round(100 * ground_mean, 4), "r@0.3": 50.0, "r@0.5": 50.0, "r@0.7": 25.0}
     assert score_predictions(rows) == {"tasks": {
-        "ground": {"count": 4, "miou": round(100 * ground_mean, 4), "r@0.3": 50.0, "r@0.5": 50.0, "r@0.7": 25.0},
+        "ground": ground,
         "qa": {"count": 3, "accuracy": round(200 / 3, 4), "evidence_miou": 25.0},
         "track": {"count": 3, "overlap": 50.0},
-    }}
+    }, "protocols": {  # one "s to e" per answer: TimeLens's first pair is the paper's last one
+        "videochat-r1": {**ground, "parse_failures": 1}, "timelens": {**ground, "parse_failures": 1}}}
 
 
 def test_only_present_tasks_and_no_evidence():
+    perfect = {"count": 1, "miou": 100.0, "r@0.3": 100.0, "r@0.5": 100.0, "r@0.7": 100.0}
     assert score_predictions([{"task": "ground", "solution": GT, "output": "24.3 to 30.4"}]) == {
-        "tasks": {"ground": {"count": 1, "miou": 100.0, "r@0.3": 100.0, "r@0.5": 100.0, "r@0.7": 100.0}}}
+        "tasks": {"ground": perfect}, "protocols": {"videochat-r1": {**perfect, "parse_failures": 0},
+                                                    "timelens": {**perfect, "parse_failures": 0}}}
     assert score_predictions([{"task": "qa", "solution": {"answer": "A"}, "output": "<answer>A</answer>"}]) == {
         "tasks": {"qa": {"count": 1, "accuracy": 100.0, "evidence_miou": None}}}
     assert score_predictions([]) == {"tasks": {}}
@@ -119,11 +123,16 @@ def test_examples_and_json_string_solutions():
 def test_sample_predictions_file():
     from rft.score import score_file
 
+    ground = {"count": 3, "miou": 50.0, "r@0.3": 66.6667, "r@0.5": 66.6667, "r@0.7": 33.3333}
     assert score_file(EXAMPLES / "predictions.jsonl") == {"tasks": {
-        "ground": {"count": 3, "miou": 50.0, "r@0.3": 66.6667, "r@0.5": 66.6667, "r@0.7": 33.3333},
+        "ground": ground,
         "qa": {"count": 2, "accuracy": 50.0, "evidence_miou": 50.0},
         "track": {"count": 2, "overlap": 50.0},
-    }}
+    }, "protocols": {
+        "videochat-r1": {**ground, "parse_failures": 1},
+        # TimeLens reads the first "s to e": the <think>'s 20.10 to 23.00 (IoU 0), then 0.00 to 3.45 (0.5)
+        "timelens": {"count": 3, "miou": 16.6667, "r@0.3": 33.3333, "r@0.5": 33.3333, "r@0.7": 0.0,
+                     "parse_failures": 1}}}
 
 
 def test_render_table():
@@ -134,5 +143,21 @@ def test_render_table():
     console = Console(record=True, width=100)
     console.print(table)
     text = console.export_text()
-    for needle in ("ground", "mIoU", "50.00", "R@0.7", "0.00", "evidence mIoU", "–"):
+    for needle in ("ground", "mIoU", "50.00", "R@0.7", "0.00", "evidence mIoU", "–", "videochat-r1"):
         assert needle in text
+    assert "timelens" not in text  # no protocols block: the ground task's numbers, named as the paper's
+
+
+def test_render_table_names_each_protocol():
+    metrics = score_predictions([{"task": "ground", "solution": GT, "output": "The event happens in 24.3 - 30.4 "
+                                                                                "seconds."}])
+    assert metrics["protocols"]["videochat-r1"]["parse_failures"] == 1
+    assert metrics["protocols"]["timelens"] == {"count": 1, "miou": 100.0, "r@0.3": 100.0, "r@0.5": 100.0,
+                                                "r@0.7": 100.0, "parse_failures": 0}
+    table = render_table(metrics)
+    assert table.row_count == 10  # 2 protocols x (mIoU, 3 recalls, parse failures)
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert "videochat-r1: VideoChat-R1's: strict" in text and "timelens: TimeLens's: extract_time" in text
+    assert "parse failures (count)" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -13,12 +14,18 @@ from rft.rewards import (
     build_rewards,
     ground_format,
     ground_iou,
+    parse_penalty,
     qa_answer,
     qa_format,
     qa_glue_iou,
     resolve_reward,
+    temporal_iou_multi,
+    tiou,
     track_format,
     track_iou,
+    twass1,
+    wasserstein_1,
+    wasserstein_span_reward,
 )
 from vcr_cli.errors import UsageError
 
@@ -219,7 +226,9 @@ def test_without_task_column_every_row_is_scored():
 def test_registry_names():
     assert DEFAULT_REWARDS == ["ground_format", "ground_iou", "qa_format", "qa_answer", "qa_glue_iou",
                                "track_format", "track_iou"]
-    assert all(REWARDS[name].__name__ == name for name in DEFAULT_REWARDS)  # TRL logs rewards by __name__
+    assert all(func.__name__ == name for name, func in REWARDS.items())  # TRL logs rewards by __name__
+    assert list(REWARDS) == [*DEFAULT_REWARDS, "tiou", "twass1", "parse_penalty"]
+    assert rewards.REWARD_TASKS["twass1"] == rewards.REWARD_TASKS["parse_penalty"] == "ground"
     assert rewards.rewards_for_tasks(["ground"]) == ["ground_format", "ground_iou"]
     assert rewards.rewards_for_tasks({"track", "qa"}) == ["qa_format", "qa_answer", "qa_glue_iou", "track_format",
                                                          "track_iou"]
@@ -240,7 +249,7 @@ def test_resolve_reward(tmp_path, monkeypatch):
     ("name", "message"),
     [
         ("iou", "unknown reward 'iou': use one of ground_format, ground_iou, qa_format, qa_answer, qa_glue_iou, "
-                "track_format, track_iou, or 'module:function' for your own"),
+                "track_format, track_iou, tiou, twass1, parse_penalty, or 'module:function' for your own"),
         ("no_such_module_xyz:f", "cannot import reward module 'no_such_module_xyz'"),
         ("rft.rewards:nope", "reward module 'rft.rewards' has no function 'nope'"),
         ("rft.rewards:DEFAULT_REWARDS", "reward 'rft.rewards:DEFAULT_REWARDS' is not callable"),
@@ -268,3 +277,75 @@ def test_build_rewards():
     ]:
         with pytest.raises(UsageError, match=message):
             build_rewards(names, weights)
+
+
+# ---------------------------------------------------------------- TimeLens2's rewards (model-families.md §3)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "expected"),
+    [
+        ([(0, 10)], [(0, 10)], 1.0),
+        ([(2, 4)], [(3, 5)], 1 / 3),  # one span each: the plain IoU
+        ([(0, 2), (1, 3)], [(2, 5)], 1 / 5),  # prediction merged to 0-3: overlap 1, 3 + 3 - 1
+        ([(0, 1), (3, 4)], [(0, 4)], 2 / 4),  # two disjoint predicted spans: overlaps 1 + 1, 2 + 4 - 2
+        ([(0, 3)], [(0, 2), (1, 3)], 4 / 3),  # the GT is not merged: overlaps 2 + 2, 3 + 4 - 4
+        ([(5, 6)], [(0, 4)], 0.0),
+    ],
+)
+def test_temporal_iou_multi_hand_computed(pred, gt, expected):
+    assert temporal_iou_multi(pred, gt) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "w1"),
+    [
+        ([(0, 10)], [(0, 10)], 0.0),
+        ([(2, 4)], [(0, 2)], 2.0),  # the same shape shifted by 2 s
+        ([(0, 4)], [(0, 2)], 1.0),  # quantiles 4u vs 2u: integral of 2u over [0, 1]
+        ([(1, 3)], [(0, 4)], 0.5),  # quantiles 1 + 2u vs 4u: |1 - 2u| changes sign at u = 1/2
+        ([(0, 1), (3, 4)], [(0, 2)], 1.0),  # half the mass on each span: quantiles differ by 2 for u > 1/2
+        ([(0, 2), (1, 3)], [(0, 3)], 0.0),  # overlapping predicted spans are merged first
+        ([(0, 1), (1, 2)], [(0, 2)], 0.0),  # touching spans too
+    ],
+)
+def test_wasserstein_hand_computed(pred, gt, w1):
+    assert wasserstein_1(pred, gt) == pytest.approx(w1, abs=1e-12)
+    length = sum(e - s for s, e in rewards.merge_intervals(gt))
+    assert wasserstein_span_reward(pred, gt) == pytest.approx(math.exp(-w1 / length), abs=1e-12)
+
+
+def test_wasserstein_reward_beta_and_gt_without_length():
+    assert wasserstein_span_reward([(2, 4)], [(0, 2)], beta=0.5) == pytest.approx(math.exp(-0.5))
+    assert wasserstein_span_reward([(2, 4)], [(3, 3)]) == 0.0
+
+
+GT_3_5 = {"start": 3.0, "end": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "tiou_value", "twass1_value", "penalty"),
+    [
+        ("[[3, 5]]", 1.0, 1.0, 0.0),
+        ("<answer>[[2, 4]]</answer>", 1 / 3, math.exp(-1 / 2), 0.0),  # W1 = 1 (a 1 s shift), |G| = 2
+        ('```json\n[[3.0, 4.0], [4.5, 5.0]]\n```', 1.5 / 2, math.exp(-5 / 36 / 2), 0.0),
+        # quantiles 3 + 1.5u | 3.5 + 1.5u (split at u = 2/3) vs 3 + 2u: W1 = 1/9 + 1/36
+        ("The spans are [[5, 3]].", 1.0, 1.0, 0.0),  # each pair ordered (min, max) by the parser
+        ("[4, 6]", 1 / 3, math.exp(-1 / 2), 0.0),  # a flat pair is one span
+        ("[[3, 3]]", 0.0, 0.0, -1.0),  # s = e: invalid
+        ("[[3, 5], [6, 6]]", 0.0, 0.0, -1.0),  # one span without length invalidates the answer
+        ("[]", 0.0, 0.0, -1.0),  # no span
+        ("The event happens in 3 - 5 seconds.", 0.0, 0.0, -1.0),  # not JSON: TimeLens2's reward parser is strict
+        ("", 0.0, 0.0, -1.0),
+    ],
+)
+def test_timelens2_rewards_on_answers(text, tiou_value, twass1_value, penalty):
+    assert one(tiou, text, "ground", GT_3_5) == pytest.approx(tiou_value, abs=1e-12)
+    assert one(twass1, text, "ground", GT_3_5) == pytest.approx(twass1_value, abs=1e-12)
+    assert one(parse_penalty, text, "ground", GT_3_5) == penalty
+
+
+def test_timelens2_rewards_skip_other_tasks_and_build_by_name():
+    assert tiou(["[[3, 5]]", "[[3, 5]]"], task=["qa", "ground"], solution=[{"answer": "A"}, GT_3_5]) == [None, 1.0]
+    funcs, weights = build_rewards(rewards.TIMELENS2_REWARDS)
+    assert funcs == [twass1, tiou, parse_penalty] and weights == [1.0, 1.0, 1.0]

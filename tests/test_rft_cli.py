@@ -140,11 +140,13 @@ def test_score_writes_metrics_and_prints_table(tmp_path):
     out = tmp_path / "metrics.json"
     result = runner.invoke(app, ["rft", "score", str(EXAMPLES / "predictions.jsonl"), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text()) == {"tasks": {
+    metrics = json.loads(out.read_text())
+    assert metrics["tasks"] == {
         "ground": {"count": 3, "miou": 50.0, "r@0.3": 66.6667, "r@0.5": 66.6667, "r@0.7": 33.3333},
         "qa": {"count": 2, "accuracy": 50.0, "evidence_miou": 50.0},
         "track": {"count": 2, "overlap": 50.0},
-    }}
+    }
+    assert list(metrics["protocols"]) == ["videochat-r1", "timelens"]
     assert "mIoU" in result.stdout and "66.67" in result.stdout and "overlap" in result.stdout
 
 

@@ -31,6 +31,45 @@ def test_indices_match_torch_linspace(total):
     assert frame_indices(total, n) == torch.linspace(0, total - 1, n).round().long().tolist()
 
 
+def test_long_whole_video_plans_pick_torchs_frames():
+    """Past ~12,000 frames a float64 linspace cast to float32 (the old formula) picks a neighbouring frame for 1-2
+    of 768 indices; the plan must pick exactly what qwen-vl-utils' torch.linspace(...).round() picks."""
+    import numpy as np
+    import torch
+
+    pairs = [(total, n) for total in range(12_000, 40_000, 211) for n in (768, 766, 500)]
+    old_differs = 0
+    for total, n in pairs:
+        expected = torch.linspace(0, total - 1, n).round().long().tolist()
+        assert frame_indices(total, n) == expected, (total, n)
+        old = [int(v) for v in np.round(np.linspace(0, total - 1, n, dtype=np.float64).astype(np.float32))]
+        old_differs += old != expected
+    assert old_differs > 10  # these pairs do exercise the difference
+    # a whole 10-minute-plus video's plan (the 768-frame cap) takes its indices from the same computation
+    for total in (12_345, 18_000, 29_999, 86_400):
+        plan = plan_sampling(total, 30.0, 1280, 720)
+        assert plan.frames == 768
+        assert plan.indices == torch.linspace(0, total - 1, 768).round().long().tolist()
+
+
+def test_indices_match_torch_for_any_count_without_importing_torch():
+    """Every even count up to the cap over long videos, and planning never imports torch (frames decode while it
+    imports: pipeline.load_with_video)."""
+    import random
+    import subprocess
+    import sys
+
+    import torch
+
+    rng = random.Random(0)
+    for _ in range(1500):
+        total, n = rng.randint(2_000, 90_000), rng.randrange(4, 770, 2)
+        assert frame_indices(total, n) == torch.linspace(0, total - 1, n).round().long().tolist(), (total, n)
+    code = ("import sys; from vcr_cli.sampling import plan_sampling; plan_sampling(50_000, 30.0, 1280, 720); "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
 def test_frame_count_is_even_and_clamped():
     assert smart_nframes(3, 30.0) == 2  # fewer frames than the 4-frame minimum: all it has, even
     assert smart_nframes(100, 30.0) == 6  # 6.67 -> floor even

@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 from vcr_cli.app import app
 
 try:  # tests/ as a package or as a plain folder
+    from tests import media
     from tests.conftest import write_clip
 except ImportError:
+    import media
     from conftest import write_clip
 
 BOXES = [[0.1, 0.2, 0.3, 0.4], [0.12, 0.2, 0.32, 0.4], [0.14, 0.22, 0.34, 0.42], [0.16, 0.24, 0.36, 0.44],
@@ -188,16 +190,30 @@ class FakeRuntime:
     def __init__(self, answers):
         self.answers, self.prompts = list(answers), []
 
+    @property
+    def family(self):
+        from vcr_cli.runtime import default_family
+
+        return default_family()
+
+    def new_token_budget(self, asked=None):
+        from vcr_cli.runtime import Runtime
+
+        return Runtime.new_token_budget(self, asked)
+
     def describe(self):
         return {"id": self.model_id, "quant": self.quant, "device": self.device}
 
-    def generate(self, prompt, video, max_new_tokens=2048):
+    def generate(self, prompt, video, max_new_tokens=2048, layout="text_first"):
         from vcr_cli.runtime import Generation
 
+        assert layout == "text_first"  # VideoChat-R1's tracking layout
         assert video.frames.shape[0] == 8 and video.metadata()["fps"] == 2.0
         assert (video.frames[-1] == video.frames[-2]).all()  # 7 fed frames, the last repeated (as qwen-vl-utils)
         self.prompts.append(prompt)
         return Generation(self.answers.pop(0), 10, 5, 0.0)
+
+    generate_scored = generate  # no logits kept: the windows' score is None
 
     def generate_image(self, prompt, image, max_new_tokens=256):
         from vcr_cli.runtime import Generation
@@ -362,22 +378,137 @@ def test_refinement_keeps_linear_motion_linear_iou_1_0(tmp_path):
     assert report.reasons.get("motion is linear") == 7
 
 
+def _frame_folder(folder, count, width=96, height=64):
+    """A GOT-10k-style sequence: `count` JPEGs named 00000001.jpg..., frame i spelling i (`media.read_code`)."""
+    import cv2
+
+    folder.mkdir()
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i + 1:08d}.jpg"), media.code_image(i, width, height)[:, :, ::-1])
+    return folder
+
+
+def test_a_frame_folder_is_tracked_in_one_window_as_the_paper_does(parrot, tmp_path):
+    """150 JPEGs: one window of the paper's 7 frames over the whole folder (not 5 windows of 2-fps 15 s), the same
+    frames at the same size as `vcr rft eval` / training feed (`sample_tracking`); --window still splits."""
+    from vcr_cli.sampling import plan_tracking
+    from vcr_cli.tasks.track import WindowFrames, plan_windows, window_size, window_video
+    from vcr_cli.video import probe, sample_tracking
+
+    folder = _frame_folder(tmp_path / "GOT-10k_Val_000001", 150)
+    model = parrot(ANSWER)
+    out = tmp_path / "t.json"
+    result = runner.invoke(app, ["track", str(folder), "-O", "square", "--box", "0.1,0.2,0.3,0.4", "--normalized",
+                                 "--model", str(model), "--quant", "none", "-o", str(out), "--no-refine"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["sampling"]["windows"] == 1 and len(data["windows"]) == 1 and data["status"] == "ok"
+    assert data["sampling"]["window_s_requested"] is None
+    assert data["sampling"]["window_rule"].startswith("one window over the frame folder")
+    fed = [0, 24, 49, 74, 99, 124, 149]
+    assert data["windows"][0]["keyframe_frames"] == fed == plan_tracking(150, 96, 64).indices
+    assert [k["frame"] for k in data["keyframes"]] == fed
+    assert [f["frame"] for f in data["frames"]] == list(range(150))
+
+    info = probe(folder)
+    (window,) = plan_windows(info, 0, 149)
+    frames = WindowFrames(folder, [window], *window_size(info))
+    (got,) = list(frames)
+    frames.close()
+    model_input, paper = window_video(info, got), sample_tracking(folder)
+    assert [media.read_code(f) for f in model_input.frames] == fed + [149]  # the processor's 8th: the last again
+    assert model_input.frames.shape[1:] == paper.frames.shape[1:] and (model_input.frames[:7] == paper.frames).all()
+    assert model_input.plan.fps == paper.plan.fps == 2.0
+
+    split = runner.invoke(app, ["track", str(folder), "-O", "square", "--box", "0.1,0.2,0.3,0.4", "--normalized",
+                                "--window", "15", "--model", str(model), "--quant", "none", "-o", "-",
+                                "--no-refine"])
+    assert split.exit_code == 0, split.output
+    windows = json.loads(split.stdout)["windows"]  # 150 frames at a folder's nominal 2 fps: 75 s, 5 x 15 s
+    assert [(w["first_frame"], w["last_frame"]) for w in windows] == [(0, 30), (30, 60), (60, 89), (89, 119),
+                                                                      (119, 149)]
+
+
+@pytest.fixture(scope="module")
+def screen_recording(tmp_path_factory):
+    """The issue's variable-frame-rate clip: 60 fps for 10 s, then 10 fps for 10 s (700 frames, 0..19.9 s)."""
+    return media.timed_clip(tmp_path_factory.mktemp("vfr") / "screen.mp4", media.vfr_times())
+
+
+def test_variable_frame_rate_keyframes_are_evenly_timed(parrot, screen_recording, tmp_path):
+    """By frame index the 7 keyframes would land at 0, 1.9, 3.9, 5.8, 7.8, 9.7 and 19.9 s; by time they are 3.3 s
+    apart, the frames the model gets are those, and boxes between keyframes follow the frames' real times."""
+    from vcr_cli.tasks.track import WindowFrames, plan_windows, window_size
+    from vcr_cli.tracking import lerp_box, round_box
+    from vcr_cli.video import probe
+
+    info = probe(screen_recording)
+    assert not info.constant_rate
+    model = parrot(ANSWER)
+    out = tmp_path / "t.json"
+    result = runner.invoke(app, ["track", str(screen_recording), "-O", "square", "--box", "0.1,0.2,0.3,0.4",
+                                 "--normalized", "--model", str(model), "--quant", "none", "-o", str(out),
+                                 "--no-refine", *SMALL])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    (window,) = data["windows"]
+    fed = [0, 199, 398, 597, 633, 666, 699]  # shown at 0, 3.317, 6.633, 9.95, 13.3, 16.6, 19.9 s
+    assert window["keyframe_frames"] == fed
+    assert [k["time"] for k in data["keyframes"]] == [0.0, 3.317, 6.633, 9.95, 13.3, 16.6, 19.9]
+    even = [19.9 * i / 6 for i in range(7)]
+    assert all(abs(info.time_of(f) - t) <= 0.05 for f, t in zip(fed, even))  # within half a 10-fps frame
+    assert data["sampling"]["window_s"] == 20.0  # the last frame is shown until the end, 19.9 + 0.1 s
+
+    (plan,) = plan_windows(info, 0, 699)
+    frames = WindowFrames(screen_recording, [plan], *window_size(info, 40000))
+    (got,) = list(frames)
+    frames.close()
+    assert [media.read_code(f) for f in got] == fed  # the real frames at those times reached the model
+
+    by_frame = {f["frame"]: f for f in data["frames"]}
+    assert by_frame[633]["time"] == 13.3 and by_frame[600]["time"] == 10.0
+    k597, k633 = by_frame[597]["box"], by_frame[633]["box"]
+    # frame 600 is 0.05 s into the 3.35 s from keyframe 597 to 633 (by index it would be 3/36 of the way)
+    assert by_frame[600]["box"] == round_box(lerp_box(k597, k633, (10.0 - 9.95) / (13.3 - 9.95)))
+    assert by_frame[600]["box"] != round_box(lerp_box(k597, k633, 3 / 36))
+
+
+def test_variable_frame_rate_windows_split_by_time(screen_recording):
+    from vcr_cli.tasks.track import plan_windows
+    from vcr_cli.video import probe
+
+    info = probe(screen_recording)
+    windows = plan_windows(info, 0, 699, 10.0)  # two 10 s windows: the boundary is the frame shown at 9.95 s
+    assert [(w.first, w.last) for w in windows] == [(0, 597), (597, 699)]
+    for w in windows:
+        t0, t1 = info.time_of(w.first), info.time_of(w.last)
+        times = [info.time_of(f) for f in w.keyframes]
+        assert all(abs(t - (t0 + i * (t1 - t0) / 6)) <= 0.05 for i, t in enumerate(times)), times
+        assert len(set(w.keyframes)) == 7
+
+
 # ---------------------------------------------------------------- pure parts
+
+
+def _info(frames, fps):
+    from vcr_cli.video import VideoInfo
+
+    return VideoInfo("clip.mp4", frames, fps, 1280, 720)
 
 
 def test_plan_windows():
     from vcr_cli.tasks.track import plan_windows
 
-    (only,) = plan_windows(0, 131, 25.0)  # 5.28 s: one window, the paper's 7 tracking frames
+    (only,) = plan_windows(_info(132, 25.0), 0, 131)  # 5.28 s: one window, the paper's 7 tracking frames
     assert only.keyframes == (0, 21, 43, 65, 87, 109, 131)
-    windows = plan_windows(0, 3599, 30.0, 15.0)  # 2 minutes: 8 windows of 15 s sharing their boundary frames
+    windows = plan_windows(_info(3600, 30.0), 0, 3599)  # 2 minutes: 8 windows of 15 s sharing their boundary frames
     assert len(windows) == 8 and windows[0].first == 0 and windows[-1].last == 3599
     assert all(a.last == b.first for a, b in zip(windows, windows[1:]))
     assert all(len(set(w.keyframes)) == 7 and w.keyframes[0] == w.first and w.keyframes[-1] == w.last
                for w in windows)
-    assert len(plan_windows(0, 659, 30.0, 15.0)) == 1  # 22 s: within 1.5x the window, one call
-    assert len(plan_windows(0, 20, 1.0, 2.0)) == 3  # never fewer than 7 distinct frames per window
-    assert len(plan_windows(0, 17, 1.0, 2.0)) == 2
+    assert len(plan_windows(_info(660, 30.0), 0, 659, 15.0)) == 1  # 22 s: within 1.5x the window, one call
+    assert len(plan_windows(_info(21, 1.0), 0, 20, 2.0)) == 3  # never fewer than 7 distinct frames per window
+    assert len(plan_windows(_info(18, 1.0), 0, 17, 2.0)) == 2
 
 
 def test_interpolate_linear_and_held():

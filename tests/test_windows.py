@@ -2,12 +2,21 @@
 
 import json
 
+import media
 import pytest
 from conftest import write_clip
 from typer.testing import CliRunner
 
 from vcr_cli.app import app
-from vcr_cli.windows import merge_segments, overlap_problem, plan_windows, shared_seconds
+from vcr_cli.windows import (
+    Windowing,
+    choose_windowing,
+    default_overlap,
+    merge_segments,
+    overlap_problem,
+    plan_windows,
+    shared_seconds,
+)
 
 
 def test_plan_windows_cover_the_video_with_overlap():
@@ -25,6 +34,31 @@ def test_an_overlap_past_half_the_window_is_refused():
                                        "least --overlap seconds, so use at most 30 (or a longer --window)")
     result = CliRunner().invoke(app, ["ground", "missing.mp4", "q", "--window", "60", "--overlap", "100"])
     assert result.exit_code == 2 and result.output.startswith("error: --overlap 100 is more than half")
+
+
+def test_whole_video_up_to_384_s_windows_beyond_or_when_asked():
+    """The paper samples any video whole at 2 fps up to 768 frames (384 s): so does vcr, windowing only beyond."""
+    assert choose_windowing(200.0) == Windowing(None, None, "within_whole_video_limit")
+    assert choose_windowing(384.0).whole
+    assert choose_windowing(384.5) == Windowing(120.0, 20.0, "longer_than_whole_video_limit")
+    assert choose_windowing(200.0, window_s=60) == Windowing(60, 10.0, "window_given")
+    assert choose_windowing(50.0, window_s=60) == Windowing(None, None, "shorter_than_window")
+    assert choose_windowing(500.0, overlap_s=60) == Windowing(120.0, 60, "longer_than_whole_video_limit")
+    assert choose_windowing(200.0).to_dict() == {"mode": "whole_video", "reason": "within_whole_video_limit",
+                                                 "whole_video_max_s": 384.0}
+
+
+def test_the_default_overlap_follows_the_window():
+    """--window alone is always valid: a sixth of it is shared; an asked overlap past half stays refused."""
+    assert [default_overlap(w) for w in (4, 30, 60, 120, 600)] == [0.667, 5.0, 10.0, 20.0, 100.0]
+    assert overlap_problem(30, None) is None and overlap_problem(None, None) is None
+    assert overlap_problem(None, 61).startswith("--overlap 61 is more than half of --window 120")  # the default
+    with pytest.raises(ValueError, match="more than half"):
+        choose_windowing(1000.0, window_s=30, overlap_s=16)
+    result = CliRunner().invoke(app, ["ground", "missing.mp4", "q", "--window", "30", "--all"])
+    assert result.exit_code == 2 and result.output.startswith("error: video not found")  # not the overlap
+    result = CliRunner().invoke(app, ["ground", "missing.mp4", "q", "--overlap", "61"])
+    assert result.exit_code == 2 and "more than half of --window 120" in result.output
 
 
 def test_short_video_is_one_window():
@@ -63,11 +97,13 @@ def test_windowed_grounding_maps_each_window_to_whole_video_time(parrot, long_cl
     model = parrot("<answer>1.20 to 3.40</answer>")
     out, vtt = tmp_path / "r.json", tmp_path / "r.vtt"
     result = CliRunner().invoke(app, ["ground", str(long_clip), "flash", "--model", str(model), "--quant", "none",
-                                      "--window", "60", "--overlap", "10", "--all", "-o", str(out),
+                                      "--window", "60", "--all", "-o", str(out),
                                       "--chapters", str(vtt), "--max-pixels", "12544"])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["windows"]["count"] == 4
+    assert data["windowing"] == {"mode": "windows", "reason": "window_given", "whole_video_max_s": 384.0}
+    # no --overlap: a sixth of the 60 s window is the least consecutive windows share
     assert (data["windows"]["overlap_s"], data["windows"]["overlap_asked_s"]) == (13.25, 10.0)
     offsets = [0.0, 46.75, 93.25, 140.0]
     assert [a["start"] for a in data["windows"]["answers"]] == offsets
@@ -85,6 +121,55 @@ def test_windowed_grounding_maps_each_window_to_whole_video_time(parrot, long_cl
     assert best.exit_code == 0, best.output
     best_data = json.loads(best.stdout)
     assert best_data["windows"]["count"] == 2 and len(best_data["segments"]) == 1
+    assert best_data["windows"]["overlap_asked_s"] == 40.0
+
+
+@pytest.fixture(scope="module")
+def timed_200s(tmp_path_factory):
+    """200 s at 4 fps whose frames spell their index: longer than the old 120 s window, well under 384 s."""
+    return media.timed_clip(tmp_path_factory.mktemp("t200") / "talk.mp4", media.cfr_times(800, 4.0), width=64,
+                            height=48)
+
+
+def test_a_200_s_video_goes_to_the_model_whole_as_in_the_paper(parrot, timed_200s, tmp_path):
+    """One pass, the paper's 400 frames at 2 fps over the whole video (not two 120 s windows)."""
+    import torch
+
+    from vcr_cli.video import probe
+
+    model = parrot("<answer>150.20 to 153.40</answer>")
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["ground", str(timed_200s), "flash", "--model", str(model), "--quant", "none",
+                                      "--all", "-o", str(out), "--max-pixels", "12544"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["windowing"] == {"mode": "whole_video", "reason": "within_whole_video_limit",
+                                 "whole_video_max_s": 384.0}
+    assert "windows" not in data and isinstance(data["raw"], str) and data["tokens"]["generated"] > 0
+    assert (data["sampling"]["frames"], data["sampling"]["fps"]) == (400, 2.0)
+    paper = torch.linspace(0, 799, 400).round().long().tolist()
+    assert data["sampling"]["frame_times"] == [round(i / 4, 3) for i in paper]
+    assert [(s["start"], s["end"]) for s in data["segments"]] == [(150.2, 153.4)]
+    assert probe(timed_200s).duration == 200.0
+
+
+def test_past_384_s_windows_of_120_s_through_the_python_api(parrot, tmp_path):
+    """400 s: the 768-frame cap would lower the rate, so 120 s windows (sharing at least 20 s) at 2 fps each."""
+    from vcr_cli.pipeline import SamplingOptions
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.tasks.ground import ground_video
+
+    clip = write_clip(tmp_path / "long.mp4", frames=800, fps=2.0, width=64, height=48)
+    runtime = load_runtime(str(parrot("<answer>1.20 to 3.40</answer>")), quant="none", device="cpu")
+    result = ground_video(runtime, clip, "flash", sampling=SamplingOptions(max_pixels=12544), all_segments=True)
+    assert result["windowing"] == {"mode": "windows", "reason": "longer_than_whole_video_limit",
+                                   "whole_video_max_s": 384.0}
+    windows = result["windows"]
+    assert (windows["length_s"], windows["overlap_asked_s"], windows["count"]) == (120.0, 20.0, 4)
+    assert [a["start"] for a in windows["answers"]] == [0.0, 93.5, 186.5, 280.0]  # starts on frames
+    assert all(a["sampling"]["frames"] == 240 and a["sampling"]["fps"] == 2.0 for a in windows["answers"])
+    with pytest.raises(ValueError, match="more than half"):
+        ground_video(runtime, clip, "flash", window_s=60, overlap_s=31)
 
 
 def test_min_score_filters(parrot, clip):

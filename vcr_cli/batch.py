@@ -38,7 +38,7 @@ from vcr_cli.errors import UsageError, VcrError
 from vcr_cli.files import read_user_text
 from vcr_cli.options import LAYOUT_NAMES
 from vcr_cli.questions import Question, _from_item, load_questions
-from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, overlap_problem
+from vcr_cli.windows import choose_windowing, overlap_problem
 
 if TYPE_CHECKING:
     from vcr_cli.runtime import Runtime
@@ -133,8 +133,7 @@ def _validate(spec: dict, where: str, base: Path) -> None:
             raise UsageError(f'{where}: a ground job needs a "query" (the event to find)')
         _check_type(spec, "window", (int, float), "a number >= 4", where, 4.0)
         _check_type(spec, "overlap", (int, float), "a number >= 0", where, 0.0)
-        problem = overlap_problem(spec.get("window") or DEFAULT_WINDOW_S,
-                                  DEFAULT_OVERLAP_S if spec.get("overlap") is None else spec["overlap"])
+        problem = overlap_problem(spec.get("window"), spec.get("overlap"))
         if problem:
             raise UsageError(f"{where}: {problem.replace('--', '')}")
         _check_type(spec, "all", bool, "true or false", where)
@@ -315,15 +314,13 @@ def prepare_job(job: Job, defaults: dict) -> Any:
         if box is not None:
             values = task.parse_box_text(box) if isinstance(box, str) else [float(v) for v in box]
             box = task.validate_start_box(values, info.width, info.height, bool(spec.get("normalized", False)))
-        windows = task.plan_windows(first, last, info.fps, spec.get("window") or task.DEFAULT_WINDOW_S)
+        windows = task.plan_windows(info, first, last, spec.get("window"))
         width, height = task.window_size(info, _setting(job, defaults, "max_pixels"))
         # decodes ahead, in its own thread
         frames = task.WindowFrames(job.video, windows, width, height, source_size=(info.width, info.height))
         return {"info": info, "start_box": box, "windows": windows, "frames": frames}
-    if job.task == "ground":
-
-        if info.duration > (spec.get("window") or DEFAULT_WINDOW_S):
-            return {"info": info, "video": None}  # long: grounded window by window, decoded as it goes
+    if job.task == "ground" and not choose_windowing(info.duration, spec.get("window"), spec.get("overlap")).whole:
+        return {"info": info, "video": None}  # grounded window by window, decoded as it goes
     video = sample_video(job.video, fps=_setting(job, defaults, "fps"),
                          max_frames=_setting(job, defaults, "max_frames"),
                          max_pixels=_setting(job, defaults, "max_pixels"), info=info, rule=_job_rule(job, defaults))
@@ -364,7 +361,7 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
 
     return task.track(runtime, job.video, spec["object"].strip(), prepared["start_box"], info=prepared["info"],
                       start_s=spec.get("start"), end_s=spec.get("end"),
-                      window_s=spec.get("window") or task.DEFAULT_WINDOW_S, think=think, strict=strict,
+                      window_s=spec.get("window"), think=think, strict=strict,
                       refine=bool(spec.get("refine", True)), max_new_tokens=max_new_tokens,
                       max_pixels=_setting(job, defaults, "max_pixels"), frames=prepared["frames"],
                       windows=prepared["windows"], **scoring)
@@ -372,25 +369,18 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
 
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
                 max_new_tokens: int | None, scoring: dict) -> dict:
-    """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
-    from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
+    """As `vcr ground`: one pass up to 384 s (or --window), windows beyond; --min-score and --all."""
+    from vcr_cli.pipeline import SamplingOptions
+    from vcr_cli.tasks.ground import ground_video
 
     spec = job.spec
-    query = spec["query"].strip()
-    min_score = float(spec.get("min_score") or 0.0)
-    if prepared["video"] is not None:
-        result = ground(runtime, prepared["video"], query, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                        **scoring)
-        return apply_min_score(result, min_score)
-    from vcr_cli.pipeline import SamplingOptions
-
     sampling = SamplingOptions(_setting(job, defaults, "fps"), _setting(job, defaults, "max_frames"),
                                _setting(job, defaults, "max_pixels"))
-    overlap = spec.get("overlap")
-    return ground_windows(runtime, job.video, prepared["info"], query, sampling,
-                          spec.get("window") or DEFAULT_WINDOW_S, DEFAULT_OVERLAP_S if overlap is None else overlap,
-                          think=think, strict=strict, max_new_tokens=max_new_tokens,
-                          all_segments=bool(spec.get("all", False)), min_score=min_score, **scoring)
+    return ground_video(runtime, job.video, spec["query"].strip(), info=prepared["info"], sampling=sampling,
+                        window_s=spec.get("window"), overlap_s=spec.get("overlap"), video=prepared["video"],
+                        think=think, strict=strict, max_new_tokens=max_new_tokens,
+                        all_segments=bool(spec.get("all", False)), min_score=float(spec.get("min_score") or 0.0),
+                        **scoring)
 
 
 def _error_text(exc: BaseException) -> str:

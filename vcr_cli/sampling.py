@@ -51,11 +51,27 @@ def smart_nframes(
 
 
 def frame_indices(total_frames: int, nframes: int) -> list[int]:
-    """Evenly spread indices, first and last included: torch.linspace(0, n-1, k).round()."""
+    """Evenly spread indices, first and last included, exactly as qwen-vl-utils computes them:
+    `torch.linspace(0, total_frames - 1, nframes).round().long()`.
+
+    Reproduced in numpy, without importing torch, so a video's frames decode while torch imports
+    (`pipeline.load_with_video`). torch's CPU kernel works in float32: the first half of the points is
+    `start + step * i`, the second `end - step * (n - 1 - i)`, each a fused multiply-add (one rounding), with
+    `step = (end - start) / (n - 1)` in float32; rounding is half to even. A float64 `linspace` cast to float32
+    is not the same: past ~12,000 frames it picks a neighbouring frame for 1-2 of 768 indices
+    (tests/test_sampling.py compares with torch itself).
+    """
     import numpy as np
 
-    # torch.linspace computes in float32 and rounds half to even; mirror that exactly.
-    values = np.linspace(0, total_frames - 1, nframes, dtype=np.float64).astype(np.float32)
+    if nframes == 1:
+        return [0]
+    end = np.float32(total_frames - 1)
+    step = np.float64(np.float32(end / np.float32(nframes - 1)))
+    i = np.arange(nframes, dtype=np.float64)
+    # float64 holds the float32 products exactly, so one cast to float32 is the fused multiply-add's one rounding
+    first = (step * i).astype(np.float32)
+    second = (np.float64(end) - step * (nframes - 1 - i)).astype(np.float32)
+    values = np.where(np.arange(nframes) < nframes // 2, first, second)
     return [int(v) for v in np.round(values)]
 
 

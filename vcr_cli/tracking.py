@@ -20,7 +20,7 @@ Boxes are [x0, y0, x1, y1] in pixels of the original frame throughout.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,8 +90,12 @@ def mean_iou(pred: Sequence[Sequence[float]], truth: Sequence[Sequence[float]]) 
 # ---------------------------------------------------------------- interpolation
 
 
-def interpolate(keyframes: Sequence[tuple[int, Sequence[float]]], first: int, last: int) -> list[Box]:
-    """One box per frame first..last: linear between keyframes, held before the first and after the last."""
+def interpolate(keyframes: Sequence[tuple[int, Sequence[float]]], first: int, last: int,
+                time_of: Callable[[int], float] | None = None) -> list[Box]:
+    """One box per frame first..last: linear between keyframes, held before the first and after the last.
+
+    Linear in `time_of(frame)` (presentation time, for a variable-frame-rate video) when given, else in the index.
+    """
     if not keyframes:
         raise ValueError("interpolation needs at least one keyframe")
     keys = sorted(keyframes, key=lambda k: k[0])
@@ -105,7 +109,11 @@ def interpolate(keyframes: Sequence[tuple[int, Sequence[float]]], first: int, la
             out.append(list(map(float, a)))
         elif j + 1 < len(keys):
             fb, b = keys[j + 1]
-            out.append(lerp_box(a, b, (frame - fa) / (fb - fa)))
+            if time_of is not None and time_of(fb) > time_of(fa):
+                w = (time_of(frame) - time_of(fa)) / (time_of(fb) - time_of(fa))
+            else:
+                w = (frame - fa) / (fb - fa)
+            out.append(lerp_box(a, b, w))
         else:
             out.append(list(map(float, a)))
     return out
@@ -289,6 +297,7 @@ def refine(
     last: int,
     width: int,
     height: int,
+    time_of: Callable[[int], float] | None = None,
 ) -> tuple[list[Box], RefineReport]:
     """One box per frame first..last (original pixels): linear boxes refined segment by segment.
 
@@ -297,7 +306,7 @@ def refine(
     Memory holds one segment of (small) frames at a time.
     """
     keys = sorted(keyframes, key=lambda k: k[0])
-    boxes = interpolate(keys, first, last)
+    boxes = interpolate(keys, first, last, time_of)
     report = RefineReport()
     key_frames = [f for f, _ in keys]
     buffer: list = []

@@ -72,6 +72,11 @@ class VideoInfo:
             return self.stream_duration
         return self.frames / self.fps if self.fps > 0 else 0.0
 
+    @property
+    def is_frame_folder(self) -> bool:
+        """A folder of images (GOT-10k style): no timestamps, a nominal 2 fps."""
+        return self.container == "folder"
+
     def time_of(self, index: int) -> float:
         """Presentation time (s, 0 = first frame) of frame `index`."""
         if self.constant_rate or not self.pts:

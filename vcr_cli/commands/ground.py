@@ -25,7 +25,7 @@ from vcr_cli.options import (
     ThinkOpt,
     VideoArg,
 )
-from vcr_cli.windows import DEFAULT_OVERLAP_S, DEFAULT_WINDOW_S, overlap_problem
+from vcr_cli.windows import DEFAULT_WINDOW_S, WHOLE_VIDEO_MAX_S, overlap_problem
 
 LONG = "Long videos"
 
@@ -41,12 +41,15 @@ def ground(
     chapters: Annotated[Optional[Path], typer.Option("--chapters", dir_okay=False, show_default=False,
                                                      help="Write the segment(s) as WebVTT chapters.",
                                                      rich_help_panel="Outputs")] = None,
-    window: Annotated[float, typer.Option("--window", min=4.0, help="Seconds per window on videos longer than "
-                                          "this; each window is sampled like a whole video.",
-                                          rich_help_panel=LONG)] = DEFAULT_WINDOW_S,
-    overlap: Annotated[float, typer.Option("--overlap", min=0.0, help="Seconds consecutive windows share at least "
-                                                                     "(at most half of --window).",
-                                           rich_help_panel=LONG)] = DEFAULT_OVERLAP_S,
+    window: Annotated[Optional[float], typer.Option(
+        "--window", min=4.0, show_default=False,
+        help=f"Seconds per window on videos longer than this; each window is sampled like a whole video. Default: "
+             f"a video up to {WHOLE_VIDEO_MAX_S:g} s goes to the model whole in one pass (the paper's 2 fps input), a "
+             f"longer one in {DEFAULT_WINDOW_S:g} s windows.", rich_help_panel=LONG)] = None,
+    overlap: Annotated[Optional[float], typer.Option(
+        "--overlap", min=0.0, show_default=False,
+        help="Seconds consecutive windows share at least (at most half of --window). Default: a sixth of the "
+             "window.", rich_help_panel=LONG)] = None,
     all_segments: Annotated[bool, typer.Option("--all", help="Return every occurrence found, best first "
                                                "(default: the best one).", rich_help_panel=LONG)] = False,
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Drop segments whose score "
@@ -88,9 +91,9 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     from vcr_cli.pipeline import ModelOptions, SamplingOptions, load_with_video
     from vcr_cli.results import add_peak_gpu_memory
     from vcr_cli.runtime import load_runtime
-    from vcr_cli.tasks.ground import apply_min_score, ground_windows, segment_drawer
-    from vcr_cli.tasks.ground import ground as ground_task
+    from vcr_cli.tasks.ground import ground_video, segment_drawer
     from vcr_cli.video import probe
+    from vcr_cli.windows import choose_windowing
 
     query = query.strip()
     if not query:
@@ -102,13 +105,14 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
                   inputs=(video,), stdout_ok=("JSON",))
     info = probe(video)
     sampling = SamplingOptions(fps, max_frames, max_pixels)
-    if info.duration <= window:
+    options = {"info": info, "sampling": sampling, "window_s": window, "overlap_s": overlap, "think": think,
+               "strict": strict, "max_new_tokens": max_new_tokens, "all_segments": all_segments,
+               "min_score": min_score, "samples": samples, "seed": seed}
+    if choose_windowing(info.duration, window, overlap).whole:
         runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family), sampling,
                                                     info=info, rows=max(1, samples))
-        result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                             samples=samples, seed=seed)
+        result = ground_video(runtime, video, query, video=sampled, **options)
         result["timings_s"].update(timings)
-        apply_min_score(result, min_score)
     else:
         from vcr_cli.console import quiet_libraries, status
 
@@ -116,9 +120,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
         with status(f"Loading {model or 'model'} ({quant})..."):
             runtime = load_runtime(model, quant=quant, device=device, family=family)
         with progress_step("grounding windows") as advance:
-            result = ground_windows(runtime, video, info, query, sampling, window, overlap, think=think,
-                                    strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
-                                    min_score=min_score, progress=advance, samples=samples, seed=seed)
+            result = ground_video(runtime, video, query, progress=advance, **options)
         result["timings_s"]["load"] = round(runtime.load_seconds, 3)
     add_peak_gpu_memory(result, runtime)
 

@@ -40,11 +40,14 @@ def track(
                                                    help="Track from this second (the first frame of --box).")] = None,
     end: Annotated[Optional[float], typer.Option("--end", min=0, show_default=False,
                                                  help="Track up to this second.")] = None,
-    window: Annotated[float, typer.Option(
-        "--window", min=0.1,
-        help="Seconds per model call (7 frames each, as VideoChat-R1 was trained). The default matches a "
-             "GOT-10k training sequence, so keyframes are ~2.5 s apart; clips up to 1.5x this length take one "
-             "call.")] = DEFAULT_WINDOW_S,
+    window: Annotated[Optional[float], typer.Option(
+        "--window", min=0.1, show_default=False,
+        help=f"Seconds per model call (7 frames each, as VideoChat-R1 was trained). Default on a video: "
+             f"{DEFAULT_WINDOW_S:g} s, about a GOT-10k training sequence, so keyframes are ~2.5 s apart; clips up "
+             f"to 1.5x the window take one call. Default on a folder of frames: one call over the whole folder "
+             f"(its first and last frame and 5 spread evenly between, as the paper tracks GOT-10k); --window "
+             f"splits it (a folder counts 2 frames a second). On a variable-frame-rate video windows and keyframes "
+             f"are placed by presentation time.")] = None,
     refine: Annotated[bool, typer.Option("--refine/--no-refine",
                                          help="Refine boxes between keyframes by template matching "
                                               "(falls back to linear interpolation where the match is weak).")
@@ -94,7 +97,7 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     info = probe(video)
     first, last = task.frame_range(info, start, end)
     start_box = task.validate_start_box(box_values, info.width, info.height, normalized) if box_values else None
-    windows = task.plan_windows(first, last, info.fps, window)
+    windows = task.plan_windows(info, first, last, window)
     width, height = task.window_size(info, max_pixels)
     from vcr_cli.families import TRACK
     from vcr_cli.runtime import resolve_family

@@ -159,7 +159,7 @@ def ground_windows(
     query: str,
     sampling: SamplingOptions,
     window_s: float,
-    overlap_s: float,
+    overlap_s: float | None = None,
     think: bool = True,
     strict: bool = False,
     max_new_tokens: int | None = None,
@@ -172,12 +172,14 @@ def ground_windows(
     """Ground window by window (each sampled like a whole video), map answers to whole-video time, merge.
 
     Only one window's frames are held at a time (plus the next one, decoded in a thread while the
-    model answers), so memory stays flat however long the video is. With `samples` K > 0 each window's answer is
-    scored by agreement with K answers drawn about that window, and windows are ranked by that score.
+    model answers), so memory stays flat however long the video is. `overlap_s` None: a sixth of the window
+    (`windows.default_overlap`). With `samples` K > 0 each window's answer is scored by agreement with K answers
+    drawn about that window, and windows are ranked by that score.
     """
     from vcr_cli.video import sample_span
-    from vcr_cli.windows import merge_segments, plan_windows, shared_seconds
+    from vcr_cli.windows import default_overlap, merge_segments, plan_windows, shared_seconds
 
+    overlap_s = default_overlap(window_s) if overlap_s is None else overlap_s
     windows = plan_windows(info.frames, info.fps, window_s, overlap_s)
 
     def decode(w):
@@ -228,6 +230,56 @@ def ground_windows(
                     "count": len(windows), "answers": answers},
         "timings_s": {"windows": round(time.perf_counter() - started, 3)},
     })
+    return result
+
+
+def ground_video(
+    runtime: Runtime,
+    path: str | Path,
+    query: str,
+    *,
+    info: VideoInfo | None = None,
+    sampling: SamplingOptions | None = None,
+    window_s: float | None = None,
+    overlap_s: float | None = None,
+    video: SampledVideo | None = None,
+    think: bool = True,
+    strict: bool = False,
+    max_new_tokens: int | None = None,
+    all_segments: bool = False,
+    min_score: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+    samples: int = 0,
+    seed: int = 0,
+) -> dict:
+    """Ground a video file as `vcr ground` does: the whole video in one pass up to 384 s (as the paper samples it),
+    windows beyond, or windows of `window_s` when given (`windows.choose_windowing`); `result["windowing"]` says
+    which applied and why.
+
+    `video` is the whole video already sampled (by `sampling`), when the caller decoded it ahead; it is used only
+    for a one-pass video. ValueError if an asked `overlap_s` is more than half the window. `samples` K > 0: scores
+    by agreement of K temperature-1 draws (see `vcr_cli.scoring`), `seed` makes them repeatable.
+    """
+    from vcr_cli.pipeline import SamplingOptions
+    from vcr_cli.video import probe, sample_video
+    from vcr_cli.windows import choose_windowing
+
+    info = info or probe(path)
+    sampling = sampling or SamplingOptions()
+    windowing = choose_windowing(info.duration, window_s, overlap_s)
+    if windowing.whole:
+        if video is None:
+            video = sample_video(path, fps=sampling.fps, max_frames=sampling.max_frames,
+                                 max_pixels=sampling.max_pixels, info=info, rule=runtime.family.sampling_for(GROUND))
+        result = ground(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                        samples=samples, seed=seed)
+        apply_min_score(result, min_score)
+    else:
+        result = ground_windows(runtime, path, info, query, sampling, windowing.window_s, windowing.overlap_s,
+                                think=think, strict=strict, max_new_tokens=max_new_tokens,
+                                all_segments=all_segments, min_score=min_score, progress=progress,
+                                samples=samples, seed=seed)
+    result["windowing"] = windowing.to_dict()
     return result
 
 

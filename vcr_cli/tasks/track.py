@@ -2,9 +2,15 @@
 
 VideoChat-R1 tracks the way it was trained on GOT-10k: given the object's name and its box in the
 first frame (normalized, written as a Python list), it answers 8 normalized boxes. vcr covers a clip
-(or a --start/--end range) with windows, each starting at the previous window's last frame from the
-previous window's last box, then fills every frame in between (`vcr_cli.tracking`: linear
-interpolation, refined by template matching where the match is trustworthy).
+(or a --start/--end range) with windows (15 s by default), each starting at the previous window's last
+frame from the previous window's last box, then fills every frame in between (`vcr_cli.tracking`: linear
+interpolation, refined by template matching where the match is trustworthy). A folder of frames (a
+GOT-10k sequence) is one window by default, as the paper, training and `vcr rft eval` feed it: 7 frames
+spread over the whole folder (`sampling.plan_tracking`'s frames).
+
+On a variable-frame-rate video windows and keyframes are placed by presentation time (`window_keyframes`),
+and boxes between keyframes are interpolated in time, so evenly timed frames reach the model and boxes
+land on the frames' real times.
 
 Frames per window, as in training and the paper's evaluation: the 7 frames of
 `sampling.tracking_frame_indices` (first, int(i*(n-1)/6) for i = 1..5, last), the last repeated to
@@ -142,23 +148,61 @@ class Window:
     keyframes: tuple[int, ...]
 
 
-def plan_windows(first: int, last: int, fps: float, window_s: float = DEFAULT_WINDOW_S) -> list[Window]:
-    """Cover first..last with windows of about `window_s` seconds that share their boundary frames.
+def window_keyframes(info: VideoInfo, first: int, last: int) -> tuple[int, ...]:
+    """The 7 fed frames of the window first..last: the paper's tracking rule, by presentation time.
 
-    The count is round(range / window_s) (so each window lasts 0.67-1.5x the target), at least 1,
-    and small enough that every window still spans 7 distinct frames (the paper's tracking rule).
+    Constant frame rate: `first + tracking_frame_indices(n)`, the paper's frames exactly. Variable frame rate: the
+    frames shown nearest to the 5 times evenly spaced between the first and last frame's times (frame indices
+    there are not a clock: 60 fps then 10 fps would put 5 of 7 keyframes in the first half), so the model, which
+    was trained on evenly timed frames, gets evenly timed frames.
     """
-    if window_s <= 0:
+    if info.constant_rate:
+        return tuple(first + i for i in tracking_frame_indices(last - first + 1))
+    t0, t1 = info.time_of(first), info.time_of(last)
+    step = (t1 - t0) / (FED_FRAMES - 1)
+    middle = [min(max(info.frame_at(t0 + i * step), first), last) for i in range(1, FED_FRAMES - 1)]
+    return (first, *middle, last)
+
+
+def span_seconds(info: VideoInfo, first: int, last: int) -> float:
+    """How long frames first..last are shown: frames / fps on a constant frame rate, by their times otherwise
+    (until the next frame, or the video's end)."""
+    if info.constant_rate:
+        return (last - first + 1) / info.fps
+    end = info.time_of(last + 1) if last + 1 < info.frames else info.duration
+    return end - info.time_of(first)
+
+
+def default_window(info: VideoInfo) -> float | None:
+    """`--window` when not given: one window over a frame folder (as the paper, `vcr rft eval` and training feed a
+    GOT-10k sequence: 7 frames spread over all of it), `TRACK_WINDOW_S` over a video."""
+    return None if info.is_frame_folder else DEFAULT_WINDOW_S
+
+
+def plan_windows(info: VideoInfo, first: int, last: int, window_s: float | None = None) -> list[Window]:
+    """Cover frames first..last with windows of about `window_s` seconds that share their boundary frames.
+
+    `window_s` None is `default_window(info)`: one window over a frame folder, 15 s windows over a video. The
+    count is round(range / window_s) (so each window lasts 0.67-1.5x the target), at least 1, and small enough
+    that every window still spans 7 distinct frames (the paper's tracking rule). Boundaries and keyframes are
+    placed by presentation time (`window_keyframes`), which on a constant frame rate is by index.
+    """
+    window_s = default_window(info) if window_s is None else window_s
+    if window_s is not None and window_s <= 0:
         raise UsageError(f"--window must be positive (got {window_s:g})")
     frames = last - first + 1
-    count = max(1, round(frames / fps / window_s))
+    t0, t1 = info.time_of(first), info.time_of(last)
+    count = 1 if window_s is None else max(1, round(span_seconds(info, first, last) / window_s))
     count = max(1, min(count, (frames - 1) // (FED_FRAMES - 1)))
-    bounds = [first + round(k * (frames - 1) / count) for k in range(count + 1)]
-    windows = []
-    for k in range(count):
-        a, b = bounds[k], bounds[k + 1]
-        windows.append(Window(k, a, b, tuple(a + i for i in tracking_frame_indices(b - a + 1))))
-    return windows
+    while True:
+        if info.constant_rate:
+            bounds = [first + round(k * (frames - 1) / count) for k in range(count + 1)]
+        else:
+            bounds = [first, *(info.frame_at(t0 + k * (t1 - t0) / count) for k in range(1, count)), last]
+        if count == 1 or all(b - a >= FED_FRAMES - 1 for a, b in zip(bounds, bounds[1:])):
+            break
+        count -= 1  # a variable-rate stretch too sparse for 7 distinct frames per window: fewer, longer windows
+    return [Window(k, a, b, window_keyframes(info, a, b)) for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]
 
 
 def window_size(info: VideoInfo, max_pixels: int | None = None) -> tuple[int, int]:
@@ -338,7 +382,7 @@ def track(
     info: VideoInfo | None = None,
     start_s: float | None = None,
     end_s: float | None = None,
-    window_s: float = DEFAULT_WINDOW_S,
+    window_s: float | None = None,
     think: bool = True,
     strict: bool = False,
     refine: bool = True,
@@ -367,7 +411,7 @@ def track(
     timings: dict[str, float] = {}
     info = info or probe(video)
     first, last = frame_range(info, start_s, end_s)
-    windows = windows or plan_windows(first, last, info.fps, window_s)
+    windows = windows or plan_windows(info, first, last, window_s)
     width, height = window_size(info, max_pixels)
     if frames is None:
         frames = WindowFrames(video, windows, width, height, source_size=(info.width, info.height))
@@ -458,7 +502,8 @@ def track(
 
     ordered = [keyframes[f] for f in sorted(keyframes)]
     keys = [(k["frame"], k["box"]) for k in ordered]
-    boxes = interpolate(keys, first, last)
+    clock = None if info.constant_rate else info.time_of  # variable frame rate: in-between boxes follow time
+    boxes = interpolate(keys, first, last, clock)
     refinement, report, sources = "linear", None, None
     if refine and len(keys) >= 2:
         from vcr_cli.tracking import iter_gray_frames, tracking_size
@@ -469,7 +514,7 @@ def track(
         t = time.perf_counter()
         tw, th = tracking_size(info.width, info.height)
         refined, refine_report = refine_boxes(keys, iter_gray_frames(video, first, last, tw, th), first, last,
-                                              info.width, info.height)
+                                              info.width, info.height, clock)
         timings["refine"] = round(time.perf_counter() - t, 3)
         report = refine_report.to_dict()
         refinement = "template-matching" if refine_report.refined else "linear"  # what the boxes really are
@@ -494,10 +539,14 @@ def track(
     anchor = SampledVideo(info=info, plan=SamplingPlan(list(windows[0].keyframes), width, height, TRAINING_TRACK_FPS),
                           frames=None)
     result = base_result("track", runtime, anchor)
-    span = (windows[0].last - windows[0].first + 1) / info.fps
+    span = span_seconds(info, windows[0].first, windows[0].last)
     result["sampling"] = {"frames": KEYFRAMES, "distinct_frames": FED_FRAMES, "fps": TRAINING_TRACK_FPS,
                           "width": width, "height": height, "video_tokens": anchor.plan.video_tokens,
                           "windows": len(windows), "window_s": round(span, 3), "window_s_requested": window_s,
+                          "window_rule": ("as requested" if window_s is not None else
+                                          "one window over the frame folder (the paper's 7 frames spread over it, "
+                                          "as in training and vcr rft eval)" if info.is_frame_folder else
+                                          f"{DEFAULT_WINDOW_S:g} s windows (the default on a video)"),
                           "real_fps": round(FED_FRAMES / span, 6),
                           "fps_note": "7 frames per window (the paper's tracking rule, the last repeated to make 8) "
                                       "fed at VideoChat-R1's nominal tracking fps (2), as in training",
