@@ -196,6 +196,8 @@ class Runtime:
         if self.base_model:
             described["adapter_base"] = self.base_model
         described.update(self.family.describe())
+        # the frame and pixel budget per role ("default": every other role), as its source states it
+        described["sampling_rules"] = {role: rule.source for role, rule in self.family.sampling.items()}
         described["transformers"] = transformers.__version__
         return described
 
