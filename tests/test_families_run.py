@@ -163,6 +163,14 @@ def test_runtime_feeds_qwen3_as_the_processor_would(qwen3_parrot, tmp_path):
         assert row.text == alone.text == SPANS_ANSWER
         assert torch.allclose(row.output.logits[0][row.row], alone.output.logits[0][0], atol=1e-4)
     prompt = runtime.family.render(GROUND, query="person sits")[1]
+    # the shared-prefix path ends its prefix after the last group's <|vision_end|>: the same logits as one pass
+    prefix = runtime.prefill_video(video)
+    cached = runtime.generate_with_prefix(prefix, prompt, max_new_tokens=2, **KEEP_LOGITS)
+    reference = runtime.generate_video_first(prompt, video, max_new_tokens=2, **KEEP_LOGITS)
+    end_id = runtime.processor.tokenizer.convert_tokens_to_ids("<|vision_end|>")
+    assert int((prefix.input_ids[0] == end_id).sum()) == len(markers) and int(prefix.input_ids[0, -1]) == end_id
+    assert cached.text == reference.text == SPANS_ANSWER
+    assert torch.allclose(cached.output.logits[0][0], reference.output.logits[0][0], atol=1e-4)
     answer, drawn = runtime.answer_and_sample(prompt, video, 2, max_new_tokens=3, layout="video_first")
     again = runtime.answer_and_sample(prompt, video, 2, max_new_tokens=3, layout="video_first")[1]
     assert answer.text == SPANS_ANSWER  # greedy, as TimeLens decodes (the checkpoint's config would sample)

@@ -115,12 +115,21 @@ def model_source(model_id: str, hub_fix: str | None = None, missing_fix: str | N
     return ensure_available(model_id, fix=hub_fix), False
 
 
-def checkpoint_config(model_id: str) -> tuple[dict, str | None]:
-    """(config.json of the checkpoint `model_id` names, the base id when it is a LoRA adapter folder).
+@dataclass(frozen=True)
+class CheckpointSource:
+    """Where a --model's weights are: `source` (a folder, local or the hub cache's snapshot), whether it is
+    local, and for a LoRA adapter folder the adapter and the base it names."""
 
-    Cheap (no torch): a local folder or adapter is read in place, a hub id from its cached snapshot."""
-    from vcr_cli.families import read_config
+    model_id: str
+    source: str
+    local: bool
+    adapter: Path
+    base_id: str | None
 
+
+def checkpoint_source(model_id: str) -> CheckpointSource:
+    """Find the checkpoint `model_id` names (an adapter's base for an adapter folder), downloading a hub id not in
+    the cache; a UsageError / ModelLoadError with the fix when it is missing."""
     adapter = Path(model_id).expanduser()
     base_id = None
     if is_adapter_dir(adapter):
@@ -128,8 +137,34 @@ def checkpoint_config(model_id: str) -> tuple[dict, str | None]:
         if not base_id:
             raise UsageError(f"{adapter}/adapter_config.json names no base model; merge it with "
                              f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
-    source, _ = model_source(base_id or model_id)
-    return read_config(source), base_id
+    merge_fix = f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged"
+    source, local = model_source(base_id or model_id, hub_fix=base_id and (
+        f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
+        f"again, or merge the adapter into a local copy DIR: {merge_fix}"), missing_fix=base_id and (
+        f"it is the base model of the adapter {adapter}; to use another copy DIR: {merge_fix}"))
+    return CheckpointSource(model_id, source, local, adapter, base_id)
+
+
+def read_checkpoint_config(source: str) -> dict:
+    """config.json of a checkpoint folder; an unreadable one is a load failure (exit 1), as loading would be."""
+    import json
+
+    try:
+        config = json.loads((Path(source) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the checkpoint in {source} (config.json: {type(exc).__name__}: "
+                             f"{first_line(exc)})") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"cannot load the checkpoint in {source} (config.json is not a JSON object)")
+    return config
+
+
+def checkpoint_config(model_id: str) -> tuple[dict, str | None]:
+    """(config.json of the checkpoint `model_id` names, the base id when it is a LoRA adapter folder).
+
+    Cheap (no torch): a local folder or adapter is read in place, a hub id from its cached snapshot."""
+    found = checkpoint_source(model_id)
+    return read_checkpoint_config(found.source), found.base_id
 
 
 def resolve_family(model: str | None, family: str | None = None) -> Family:
@@ -593,22 +628,10 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
     _family_name(family)  # an unknown --family fails before anything is looked for
     resolved_device = resolve_device(device)
     quant_config = quantization_config(quant, resolved_device)
-    adapter = Path(model_id).expanduser()
-    base_id = None
-    if is_adapter_dir(adapter):
-        base_id = adapter_base(adapter)
-        if not base_id:
-            raise UsageError(f"{adapter}/adapter_config.json names no base model; merge it with "
-                             f"`vcr rft merge {adapter} --base-model BASE -o {adapter}-merged` and pass that folder")
+    found = checkpoint_source(model_id)
+    source, local, adapter, base_id = found.source, found.local, found.adapter, found.base_id
     weights_id = base_id or model_id
-    merge_fix = f"`vcr rft merge {adapter} --base-model DIR -o {adapter}-merged`, then pass --model {adapter}-merged"
-    source, local = model_source(weights_id, hub_fix=base_id and (
-        f"Get it into the Hugging Face cache (`hf download {base_id}` where the hub is reachable) and run "
-        f"again, or merge the adapter into a local copy DIR: {merge_fix}"), missing_fix=base_id and (
-        f"it is the base model of the adapter {adapter}; to use another copy DIR: {merge_fix}"))
-    from vcr_cli.families import read_config
-
-    resolved_family = _resolve_family(model_id, read_config(source), family, base_id)
+    resolved_family = _resolve_family(model_id, read_checkpoint_config(source), family, base_id)
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
