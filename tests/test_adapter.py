@@ -61,8 +61,10 @@ def test_an_adapter_loads_as_its_merged_model(adapter, tiny_checkpoint, clip, tm
 
     runtime = load_runtime(str(adapter), quant="none", device="cpu")
     assert runtime.base_model == str(tiny_checkpoint)
-    assert runtime.describe() == {"id": str(adapter), "quant": "none", "device": "cpu",
-                                  "adapter_base": str(tiny_checkpoint)}
+    described = runtime.describe()
+    assert {k: described[k] for k in ("id", "quant", "device", "adapter_base", "family")} == {
+        "id": str(adapter), "quant": "none", "device": "cpu", "adapter_base": str(tiny_checkpoint),
+        "family": "videochat-r1"}  # the base's family (a qwen2_5_vl folder)
     merged = load_runtime(str(merge_adapter(adapter, tmp_path / "merged")), quant="none", device="cpu")
     base = load_runtime(str(tiny_checkpoint), quant="none", device="cpu")
     with_adapter = _logits(runtime, clip)
