@@ -209,3 +209,23 @@ def test_doctor_names_the_family_and_its_tasks(qwen3_parrot, tiny_checkpoint):
     result = runner.invoke(app, ["doctor", "--model", str(tiny_checkpoint), "--family", "videochat-r1.5"])
     line = next(x for x in result.stdout.splitlines() if "family:" in x)
     assert "videochat-r1.5 (qwen2_5_vl): ground, ask (multiple choice, 3 perception rounds)" in line
+
+
+def test_batch_samples_and_asks_by_the_family(qwen3_parrot, clip8, tmp_path):
+    """`vcr batch --family`: each job's frames follow the family's rule for its task, decoded before the model
+    loads; a job the family cannot do fails alone, in one line."""
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text("\n".join(json.dumps(job) for job in (
+        {"task": "ground", "video": str(clip8), "query": "person sits down"},
+        {"task": "ask", "video": str(clip8), "question": "what happens?"},
+    )) + "\n")
+    results = tmp_path / "results.jsonl"
+    result = runner.invoke(app, ["batch", str(manifest), "-o", str(results), "--model",
+                                 str(qwen3_parrot(SPANS_ANSWER)), "--family", "timelens2", "--quant", "none",
+                                 "--device", "cpu"])
+    assert result.exit_code == 1, result.output  # the open question failed, the batch went on
+    grounded, asked = (json.loads(line) for line in results.read_text().splitlines())
+    assert grounded["status"] == "ok" and grounded["result"]["runtime"]["family"] == "timelens2"
+    assert [(s["start"], s["end"]) for s in grounded["result"]["segments"]] == [(1.0, 2.0), (5.0, 6.5)]
+    assert grounded["result"]["sampling"]["frames"] == 16 and grounded["result"]["sampling"]["width"] % 32 == 0
+    assert asked["status"] == "error" and "the timelens2 family has no trained prompt for 'open'" in asked["error"]
