@@ -53,6 +53,13 @@ def _string_literals(path: Path) -> list[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
 
 
+def test_family_help_names_every_family():
+    from vcr_cli.families import names
+    from vcr_cli.options import FAMILY_HELP
+
+    assert all(f" {name}," in FAMILY_HELP or f" {name} (" in FAMILY_HELP for name in names())
+
+
 @pytest.fixture
 def clip8(tmp_path) -> Path:
     """8 s at 10 fps whose frames spell their own index."""
