@@ -149,6 +149,15 @@ def test_runtime_feeds_qwen3_as_the_processor_would(qwen3_parrot, tmp_path):
     from vcr_cli.video import sample_video
 
     runtime = load_runtime(str(qwen3_parrot(SPANS_ANSWER)), quant="none", device="cpu", family="timelens")
+    from dataclasses import replace
+
+    from vcr_cli.errors import ModelLoadError
+    from vcr_cli.runtime import check_chat_layout
+
+    assert runtime.family.layout_check is _qwen3.trained_layout  # checked at load: this transformers is fine
+    wrapped = replace(runtime.family, layout_check=lambda text: "<|vision_start|><0" in text)  # 5.24's wrapper
+    with pytest.raises(ModelLoadError, match="does not write the video into the chat as the TimeLens-8B"):
+        check_chat_layout(runtime.processor, wrapped)
     times = media.vfr_times()
     path = media.timed_clip(tmp_path / "vfr.mp4", times)
     video = sample_video(path, rule=runtime.family.sampling_for(GROUND), max_frames=24)

@@ -659,11 +659,35 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
                 "and pass --model DIR (or set VCR_MODEL)"
             ) from None
         raise ModelLoadError(f"cannot load the checkpoint in {source} ({reason})") from None
+    check_chat_layout(processor, resolved_family)
     if base_id:
         loaded = _apply_adapter(loaded, adapter, base_id, merge=quant == "none")
     loaded.eval()
     return Runtime(model=loaded, processor=processor, model_id=model_id, quant=quant, device=resolved_device,
                    load_seconds=time.perf_counter() - start, base_model=base_id, family=resolved_family)
+
+
+def check_chat_layout(processor, family: Family) -> None:
+    """ModelLoadError when this transformers writes the video into the chat otherwise than the family was trained
+    (`family.layout_check`; e.g. 5.24 wraps Qwen3-VL's per-group blocks in an outer <|vision_start|> pair), checked
+    on a 4-frame blank clip before any real video is fed."""
+    if family.layout_check is None:
+        return
+    import numpy as np
+    import transformers
+
+    side = family.sampling_for("default").factor * 2
+    frames = np.zeros((4, side, side, 3), dtype=np.uint8)
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "x"}]}]
+    chat = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = processor(text=[chat], videos=[frames], return_tensors="pt", videos_kwargs={
+        "video_metadata": [family.video_metadata([0, 1, 2, 3], 2.0, 4)], "do_sample_frames": False,
+        "do_resize": False})
+    text = processor.tokenizer.decode(inputs["input_ids"][0], skip_special_tokens=False)
+    if not family.layout_check(text):
+        raise ModelLoadError(f"transformers {transformers.__version__} does not write the video into the chat as "
+                             f"the {family.title} checkpoints were trained; install transformers 5.25 or later "
+                             "(pip install -U 'transformers>=5.25,<6')")
 
 
 def _apply_adapter(model, adapter: Path, base_id: str, merge: bool):

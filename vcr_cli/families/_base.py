@@ -137,6 +137,8 @@ class Family:
     next_spans: Callable[[list[Span] | None, str], list[Span] | None] | None = None
     licence: str = ""
     notes: tuple[str, ...] = ()
+    # (a processed chat's text) -> whether the video sits in it as the family was trained; None: nothing to check
+    layout_check: Callable[[str], bool] | None = None
 
     def supports(self, role: str) -> bool:
         return role in self.prompts

@@ -36,6 +36,7 @@ FAMILY = Family(
     prompts={GROUND: timelens.render_ground, OPEN: render_open},
     parsers={GROUND: timelens.parse_ground, OPEN: parse_open},
     video_first=frozenset({GROUND, OPEN}),
+    layout_check=_qwen3.trained_layout,
     decoding={"do_sample": False, "max_new_tokens": timelens.MAX_NEW_TOKENS},
     licence="apache-2.0",
     notes=("no official grounding prompt: TimeLens's is used", "the card recommends sampling (top_p 0.8, top_k 20, "

@@ -87,6 +87,7 @@ FAMILY = Family(
     prompts={GROUND: render_ground},
     parsers={GROUND: parse_ground},
     video_first=frozenset({GROUND}),
+    layout_check=_qwen3.trained_layout,
     decoding={"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS},
     licence=LICENCE,
     notes=("its evaluation rounds predictions to whole seconds and scores only the first span",),

@@ -159,6 +159,7 @@ FAMILY = Family(
     prompts={GROUND: render_ground},
     parsers={GROUND: parse_ground},
     video_first=frozenset({GROUND}),
+    layout_check=_qwen3.trained_layout,
     decoding={"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS},
     licence=("conflicting: the README says Apache-2.0, the repository's LICENSE (and grpo/LICENSE) is the TimeLens "
              "licence (academic purposes only, not for use within the European Union)"),
