@@ -238,6 +238,11 @@ def _job_of_line(line: str, where: str, number: int, base: Path, index: int, see
     return Job(index, number, job_id, spec, video if video.is_absolute() else base / video, base)
 
 
+def job_of_spec(spec: dict, where: str, base: Path) -> Job:
+    """One job from a dict (a `vcr serve` request) through the manifest's own validation and id rules."""
+    return _job_of_line(json.dumps(spec), where, 1, base, 0, {}, {})
+
+
 # ---------------------------------------------------------------- results file
 
 
@@ -320,14 +325,16 @@ def prepare_job(job: Job, defaults: dict) -> Any:
     return {"info": info, "video": video}
 
 
-def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
-    """Run one prepared job on the loaded model: what `vcr ground|track|ask` would write with `-o`."""
+def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict, progress: Callable | None = None) -> dict:
+    """Run one prepared job on the loaded model: what `vcr ground|track|ask` would write with `-o`.
+
+    `progress`: the task's own callback (ground's windows: `(done, total)`; track: a message), for `vcr serve`."""
     spec = job.spec
     think = bool(_setting(job, defaults, "think"))
     max_new_tokens = int(_setting(job, defaults, "max_new_tokens"))
     strict = bool(spec.get("strict", False))
     if job.task == "ground":
-        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens)
+        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens, progress)
     if job.task == "ask":
         from vcr_cli.tasks.ask import ask_many
 
@@ -342,11 +349,11 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
                       window_s=spec.get("window") or task.DEFAULT_WINDOW_S, think=think, strict=strict,
                       refine=bool(spec.get("refine", True)), max_new_tokens=max_new_tokens,
                       max_pixels=_setting(job, defaults, "max_pixels"), frames=prepared["frames"],
-                      windows=prepared["windows"])
+                      windows=prepared["windows"], progress=progress)
 
 
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
-                max_new_tokens: int) -> dict:
+                max_new_tokens: int, progress: Callable | None = None) -> dict:
     """As `vcr ground`: one pass over a short video, windows over a long one; --min-score and --all."""
     from vcr_cli.tasks.ground import apply_min_score, ground, ground_windows
 
@@ -364,7 +371,7 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
     return ground_windows(runtime, job.video, prepared["info"], query, sampling,
                           spec.get("window") or DEFAULT_WINDOW_S, DEFAULT_OVERLAP_S if overlap is None else overlap,
                           think=think, strict=strict, max_new_tokens=max_new_tokens,
-                          all_segments=bool(spec.get("all", False)), min_score=min_score)
+                          all_segments=bool(spec.get("all", False)), min_score=min_score, progress=progress)
 
 
 def _error_text(exc: BaseException) -> str:

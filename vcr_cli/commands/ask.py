@@ -21,6 +21,7 @@ from vcr_cli.options import (
     OutputOpt,
     Quant,
     QuantOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -71,6 +72,7 @@ def ask(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """Answer questions about a video, with the time spans each answer rests on.
 
@@ -82,7 +84,7 @@ def ask(
 
     with handle_errors(fast_exit=True):
         _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
-             batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels)
+             batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels, server)
 
 
 def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
@@ -103,7 +105,7 @@ def collect_questions(question: str | None, options: list[str], questions_file: 
 
 
 def _run(video, question, options, questions_file, output, annotate, srt, strict, layout, batch_size, model, quant,
-         device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+         device, think, max_new_tokens, fps, max_frames, max_pixels, server=None) -> None:
     from rich.markup import escape
 
     from vcr_cli.console import console, stdout, warn
@@ -118,12 +120,20 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")), inputs=(video, questions_file),
                   stdout_ok=("JSON",))
     info = probe(video)
-    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
-                                                SamplingOptions(fps, max_frames, max_pixels), info=info)
-    result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                      layout=layout, batch_size=batch_size)
-    result["timings_s"].update(timings)
-    add_peak_gpu_memory(result, runtime)
+    if server:
+        from vcr_cli.client import question_items, run_remote
+
+        result = run_remote(server, "ask", info, {
+            "questions": question_items(asked), "layout": layout, "batch_size": batch_size, "strict": strict,
+            "think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
+            "max_pixels": max_pixels}, model=model)
+    else:
+        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device),
+                                                    SamplingOptions(fps, max_frames, max_pixels), info=info)
+        result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                          layout=layout, batch_size=batch_size)
+        result["timings_s"].update(timings)
+        add_peak_gpu_memory(result, runtime)
 
     if annotate is not None:
         from vcr_cli.annotate import timeline_drawer

@@ -19,6 +19,7 @@ from vcr_cli.options import (
     OutputOpt,
     Quant,
     QuantOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -59,6 +60,7 @@ def ground(
     fps: FpsOpt = 2.0,
     max_frames: MaxFramesOpt = 768,
     max_pixels: MaxPixelsOpt = None,
+    server: ServerOpt = None,
 ) -> None:
     """Find when an event happens: start and end seconds.
 
@@ -70,11 +72,11 @@ def ground(
         _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
              overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
              quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
-             max_frames=max_frames, max_pixels=max_pixels)
+             max_frames=max_frames, max_pixels=max_pixels, server=server)
 
 
 def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
-         quant, device, think, max_new_tokens, fps, max_frames, max_pixels) -> None:
+         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, server=None) -> None:
     from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -96,7 +98,15 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
                   inputs=(video,), stdout_ok=("JSON",))
     info = probe(video)
     sampling = SamplingOptions(fps, max_frames, max_pixels)
-    if info.duration <= window:
+    if server:
+        from vcr_cli.client import run_remote
+
+        runtime = None
+        result = run_remote(server, "ground", info, {
+            "query": query, "window": window, "overlap": overlap, "all": all_segments, "min_score": min_score,
+            "strict": strict, "think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
+            "max_pixels": max_pixels}, model=model)
+    elif info.duration <= window:
         runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device), sampling, info=info)
         result = ground_task(runtime, sampled, query, think=think, strict=strict, max_new_tokens=max_new_tokens)
         result["timings_s"].update(timings)
@@ -112,7 +122,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
                                     strict=strict, max_new_tokens=max_new_tokens, all_segments=all_segments,
                                     min_score=min_score, progress=advance)
         result["timings_s"]["load"] = round(runtime.load_seconds, 3)
-    add_peak_gpu_memory(result, runtime)
+    if runtime is not None:
+        add_peak_gpu_memory(result, runtime)
 
     cues = [(s["start"], s["end"], query) for s in result["segments"]]
     if annotate is not None:
