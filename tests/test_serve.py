@@ -230,7 +230,7 @@ def test_paths_outside_the_roots_are_refused(client, videos):
     assert client.get("/v1/video", params={"path": str(videos / "clip.mp4")}).content == (
         videos / "clip.mp4").read_bytes()
     listed = client.get("/v1/videos").json()
-    assert [v["name"] for v in listed["videos"]] == ["clip.mp4", "link.mp4", "notes.mp4"]
+    assert [v["name"] for v in listed["videos"]] == ["clip.mp4", "notes.mp4"]  # not the link out of the root
 
 
 def test_other_origins_foreign_hosts_and_missing_tokens_are_refused(runtime, videos):
@@ -275,6 +275,33 @@ def test_cli_errors_through_the_server(live, videos, tmp_path, monkeypatch):
     monkeypatch.setenv("VCR_SERVER", f"http://127.0.0.1:{_free_port()}")  # nobody listens there
     run = runner.invoke(app, ["ground", str(videos / "clip.mp4"), "square"])
     assert run.exit_code == 1 and "cannot reach a vcr server at" in run.output
+
+
+def test_the_client_uploads_to_a_server_elsewhere_and_sends_the_token(runtime, live, videos, tmp_path,
+                                                                        monkeypatch):
+    from vcr_cli.client import Server
+
+    copy = tmp_path / "elsewhere.mp4"  # outside the roots: a remote server cannot read it, an upload carries it
+    copy.write_bytes((videos / "clip.mp4").read_bytes())
+    remote = Server(live.url)
+    remote.local = False  # as for a server on another machine
+    spec = {"query": "square moves", "max_pixels": 12544}
+    uploaded = remote.run("ground", spec, copy)
+    by_path = Server(live.url).run("ground", spec, videos / "clip.mp4")
+    assert uploaded["video"]["path"] == "elsewhere.mp4" and by_path["video"]["path"] == str(videos / "clip.mp4")
+    uploaded["video"]["path"] = by_path["video"]["path"]
+    assert _without_timings(uploaded) == _without_timings(by_path)
+
+    guarded = LiveServer(runtime, [videos], token="s3cret")
+    try:
+        args = ["ground", str(videos / "clip.mp4"), "square", "--server", guarded.url, "--max-pixels", "12544"]
+        run = runner.invoke(app, args)
+        assert run.exit_code == 2 and "set $VCR_TOKEN" in run.output
+        monkeypatch.setenv("VCR_TOKEN", "s3cret")
+        run = runner.invoke(app, args)
+        assert run.exit_code == 0 and "1.00s → 2.50s" in run.output, run.output
+    finally:
+        guarded.close()
 
 
 # ---------------------------------------------------------------- one GPU, many callers
@@ -394,7 +421,7 @@ def test_page_runs_a_query_and_shows_the_answer_as_vcr_view_does(live, videos):
                 " const ok = (%s); if (ok || Date.now() - t0 > 20000) resolve(ok); else setTimeout(poll, 50); })(); })")
         assert browser.js(wait % "document.getElementById('video').options.length > 0")
         assert browser.js("[...document.getElementById('video').options].map((o) => o.textContent)") == [
-            "clip.mp4", "link.mp4", "notes.mp4"]
+            "clip.mp4", "notes.mp4"]
         assert "model " + live.jobs.runtime.model_id in browser.js("document.getElementById('meta').textContent")
         browser.js("document.getElementById('query').value = 'square moves'")
         browser.js("document.getElementById('run').click()")

@@ -123,7 +123,10 @@ class Ticket:
         self.shown_path = shown_path  # the result's video.path for an upload: the uploaded file's name
 
     def post(self, event: dict) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the server's loop has closed (stopped with this job running): nobody to tell
+            pass
 
     def discard(self) -> None:
         if self.upload is not None:
@@ -323,6 +326,7 @@ async def _read_job(request, task: str, settings: ServeSettings) -> tuple[dict, 
                 raise Refused(400, 'a multipart request needs a "video" file (and a "job" field of JSON)')
             if "video" in body:
                 raise Refused(400, 'give either a "video" path or an uploaded video file, not both')
+            _check_task(body, task)
             name = Path(file.filename or "upload.mp4").name
             suffix = "".join(c for c in Path(name).suffix if c.isalnum() or c == ".")[:10]
             upload = settings.upload_dir / f"vcr-upload-{uuid.uuid4().hex}{suffix}"
@@ -337,9 +341,13 @@ async def _read_job(request, task: str, settings: ServeSettings) -> tuple[dict, 
         body = _parse_json(await request.body(), "request body")
     else:
         raise Refused(415, f"send JSON (application/json) or a multipart upload, not {kind}")
+    _check_task(body, task)
+    return {"task": task, **body}, upload, name
+
+
+def _check_task(body: dict, task: str) -> None:
     if body.get("task", task) != task:
         raise Refused(400, f'this is /v1/{task}; "task" says {body["task"]!r}')
-    return {"task": task, **body}, upload, name
 
 
 def _copy_upload(source, dest: Path) -> None:
@@ -396,11 +404,11 @@ def create_app(runtime: Runtime, settings: ServeSettings, jobs: JobQueue | None 
             from vcr_cli.video import probe
 
             await run_in_threadpool(probe, job.video)  # a bad video fails now, not after the queue
-        except VcrError as exc:
-            raise Refused(400 if exc.exit_code == 2 else 500, str(exc)) from None
-        except BaseException:
+        except BaseException as exc:
             if upload is not None:
                 upload.unlink(missing_ok=True)
+            if isinstance(exc, VcrError):
+                raise Refused(400 if exc.exit_code == 2 else 500, str(exc)) from None
             raise
         ticket = Ticket(job, asyncio.get_running_loop(), upload, name)
         jobs.submit(ticket)
@@ -495,17 +503,26 @@ async def _stream(ticket: Ticket, jobs: JobQueue):
 
 
 def list_videos(roots: list[Path]) -> list[dict]:
-    """Video files under the roots (hidden folders skipped), for the page's picker."""
+    """Video files under the roots (hidden ones and links out of the roots skipped; at most MAX_LISTED), for
+    the page's picker."""
+    import os
+
     found = []
     for root in roots:
-        for path in sorted(root.rglob("*")):
-            if len(found) >= MAX_LISTED:
-                return found
-            rel = path.relative_to(root)
-            if path.suffix.lower() in VIDEO_SUFFIXES and not any(p.startswith(".") for p in rel.parts) \
-                    and path.is_file():
-                found.append({"path": str(path), "name": str(rel), "root": str(root),
-                              "bytes": path.stat().st_size})
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(folder) / name
+                if name.startswith(".") or path.suffix.lower() not in VIDEO_SUFFIXES:
+                    continue
+                try:
+                    inside_roots(path, roots)  # a link out of the roots could not be used
+                except Refused:
+                    continue
+                if len(found) >= MAX_LISTED:
+                    return found
+                found.append({"path": str(path), "name": str(path.relative_to(root)), "root": str(root),
+                              "bytes": path.stat().st_size if path.is_file() else 0})
     return found
 
 
