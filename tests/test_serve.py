@@ -350,6 +350,14 @@ def test_jobs_run_in_order_and_a_caller_that_leaves_is_dropped(runtime, videos):
         health = json.loads(urlopen(server.url + "/v1/health"))
         assert (health["queue"], health["running"]) == (2, True)
 
+        host, port = server.url.split("//")[1].split(":")
+        plain = http.client.HTTPConnection(host, int(port), timeout=60)  # waits for one JSON answer, no stream
+        plain.request("POST", "/v1/ground", json.dumps({**job, "query": "fourth"}),
+                      {"Content-Type": "application/json"})
+        assert _wait_until(lambda: json.loads(urlopen(server.url + "/v1/health"))["queue"] == 3)
+        plain.close()  # it leaves too: dropped
+        assert _wait_until(lambda: json.loads(urlopen(server.url + "/v1/health"))["queue"] == 2)
+
         second[0].close()  # the second caller leaves: its job is dropped, the third moves up
         assert _event(third[1]) == {"event": "queued", "ahead": 1}
         assert json.loads(urlopen(server.url + "/v1/health"))["queue"] == 1
@@ -363,6 +371,15 @@ def test_jobs_run_in_order_and_a_caller_that_leaves_is_dropped(runtime, videos):
     finally:
         Gated.gate.release()
         server.close()
+
+
+def _wait_until(condition, timeout: float = 10) -> bool:
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def urlopen(url: str) -> bytes:

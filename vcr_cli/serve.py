@@ -119,6 +119,7 @@ class Ticket:
         self.events: asyncio.Queue = asyncio.Queue()
         self.cancelled = False
         self.finished = False  # the caller has its final event
+        self.ahead = -1  # jobs before this one, as last told to the caller
         self.upload = upload  # a temporary copy of an uploaded video, deleted when the job ends
         self.shown_path = shown_path  # the result's video.path for an upload: the uploaded file's name
 
@@ -160,7 +161,7 @@ class JobQueue:
             if self.closing:
                 raise Refused(503, "the server is shutting down")
             self.waiting.append(ticket)
-            ticket.post({"event": "queued", "ahead": len(self.waiting) - 1 + (self.running is not None)})
+            self._positions()
             self.lock.notify()
 
     def cancel(self, ticket: Ticket) -> None:
@@ -183,8 +184,11 @@ class JobQueue:
             self.lock.notify_all()
 
     def _positions(self) -> None:
+        """Tell each waiting caller whose place in the queue changed."""
         for ahead, ticket in enumerate(self.waiting, start=1 if self.running is not None else 0):
-            ticket.post({"event": "queued", "ahead": ahead})
+            if ticket.ahead != ahead:
+                ticket.ahead = ahead
+                ticket.post({"event": "queued", "ahead": ahead})
 
     def _work(self) -> None:
         while True:
