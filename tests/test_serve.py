@@ -250,6 +250,10 @@ def test_other_origins_foreign_hosts_and_missing_tokens_are_refused(runtime, vid
     assert evil.status_code == 403 and "other origins" in evil.json()["error"]
     same = client.get("/v1/health", headers={**auth, "Origin": "http://127.0.0.1:8000"})
     assert same.status_code == 200
+    embedded = client.get("/v1/video", params={"path": str(videos / "clip.mp4")},  # <video src> on another site
+                          headers={**auth, "Sec-Fetch-Site": "cross-site"})
+    assert embedded.status_code == 403
+    assert client.get("/", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # a link to the page
     rebound = client.get("/v1/health", headers={**auth, "Host": "evil.example:8000"})
     assert rebound.status_code == 403 and "DNS-rebinding" in rebound.json()["error"]
     assert client.get("/v1/health", headers={**auth, "Host": "localhost:8000"}).status_code == 200

@@ -269,6 +269,9 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and origin != f"http://{host}":
             return Refused(403, f"requests from web pages of other origins ({origin}) are refused")
+        # a page elsewhere can load a URL without an Origin (<img>, <video>); browsers say where it came from
+        if path != "/" and headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return Refused(403, "requests from web pages of other origins are refused")
         token = self.settings.token
         if token and path != "/":
             given = headers.get("authorization", "")
