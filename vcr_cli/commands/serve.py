@@ -21,9 +21,9 @@ def serve(
                                            "--token.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     root: Annotated[Optional[list[Path]], typer.Option(
-        "--root", file_okay=False, show_default=False, rich_help_panel=SAFETY,
+        "--root", file_okay=False, show_default=False, rich_help_panel=SAFETY, metavar="DIR",
         help="A folder whose videos requests may name (repeat for more; default: the current folder). Paths "
-             "outside, also through .. or a symlink, get 403. Relative paths in requests start here.")] = None,
+             "outside, also through .. or a symlink, get 403. Relative paths in requests start at the first.")] = None,
     token: Annotated[Optional[str], typer.Option(
         "--token", envvar="VCR_TOKEN", show_default=False, rich_help_panel=SAFETY,
         help="A secret every request must send (Authorization: Bearer TOKEN; the CLI sends $VCR_TOKEN).")] = None,
