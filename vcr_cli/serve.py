@@ -117,7 +117,6 @@ class Ticket:
         self.job = job
         self.loop = loop
         self.events: asyncio.Queue = asyncio.Queue()
-        self.cancelled = False
         self.finished = False  # the caller has its final event
         self.ahead = -1  # jobs before this one, as last told to the caller
         self.upload = upload  # a temporary copy of an uploaded video, deleted when the job ends
@@ -167,7 +166,6 @@ class JobQueue:
     def cancel(self, ticket: Ticket) -> None:
         """The caller left: a waiting job is dropped (a running one finishes; nobody reads its result)."""
         with self.lock:
-            ticket.cancelled = True
             if ticket in self.waiting:
                 self.waiting.remove(ticket)
                 ticket.discard()
