@@ -49,6 +49,10 @@ OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default
 AnnotateOpt = Annotated[Optional[Path], typer.Option("--annotate", show_default=False, dir_okay=False,
                                                      help="Write an annotated MP4 (H.264) here.",
                                                      rich_help_panel="Outputs")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", envvar="VCR_SERVER", show_default=False, rich_help_panel="Model",
+    help="Run on a `vcr serve` at this URL (e.g. http://127.0.0.1:8000; also $VCR_SERVER) instead of loading the "
+         "model here; outputs are written here as usual. --quant/--device are the server's.")]
 VideoArg = Annotated[Path, typer.Argument(help="Video file (mp4, mkv, avi, ...).", show_default=False)]
 SamplesOpt = Annotated[int, typer.Option(
     "--samples", min=0, max=64, metavar="K",

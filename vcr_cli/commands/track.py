@@ -19,6 +19,7 @@ from vcr_cli.options import (
     QuantOpt,
     SamplesOpt,
     SeedOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -66,6 +67,7 @@ def track(
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
+    server: ServerOpt = None,
 ) -> None:
     """Track an object: the model's keyframe boxes, then a box on every frame.
 
@@ -75,11 +77,11 @@ def track(
 
     with handle_errors(fast_exit=True):
         _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model,
-             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed)
+             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed, server)
 
 
 def _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model, quant,
-         device, think, max_new_tokens, max_pixels, samples=0, seed=0) -> None:
+         device, think, max_new_tokens, max_pixels, samples=0, seed=0, server=None) -> None:
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -98,23 +100,24 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     windows = task.plan_windows(info, first, last, window)
     width, height = task.window_size(info, max_pixels)
 
-    quiet_libraries()
     import time
 
-    import torch  # noqa: F401  (import before the decode thread starts, to avoid import-lock contention)
+    if not server:
+        quiet_libraries()
+        import torch  # noqa: F401  (import before the decode thread starts, to avoid import-lock contention)
 
-    from vcr_cli.runtime import load_runtime
+        from vcr_cli.runtime import load_runtime
 
-    quiet_libraries()
-    frames = task.WindowFrames(video, windows, width, height)  # decodes while the model loads
-    try:
-        with status(f"Loading {model or 'model'} ({quant})..."):
-            t = time.perf_counter()
-            runtime = load_runtime(model, quant=quant, device=device)
-            load_s = round(time.perf_counter() - t, 3)
-    except BaseException:
-        frames.close()
-        raise
+        quiet_libraries()
+        frames = task.WindowFrames(video, windows, width, height)  # decodes while the model loads
+        try:
+            with status(f"Loading {model or 'model'} ({quant})..."):
+                t = time.perf_counter()
+                runtime = load_runtime(model, quant=quant, device=device)
+                load_s = round(time.perf_counter() - t, 3)
+        except BaseException:
+            frames.close()
+            raise
 
     spinner = console.status("Tracking...") if console.is_terminal else None
     if spinner:
@@ -123,12 +126,22 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
         console.print(f"tracking {name}...", markup=False, soft_wrap=True)
     started = time.perf_counter()
     try:
-        result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end, window_s=window,
-                            think=think, strict=strict, refine=refine, max_new_tokens=max_new_tokens,
-                            max_pixels=max_pixels, frames=frames, windows=windows, samples=samples, seed=seed,
-                            progress=spinner.update if spinner else None)
-        result["timings_s"]["load"] = load_s
-        add_peak_gpu_memory(result, runtime)
+        if server:
+            from vcr_cli.client import run_remote
+
+            result = run_remote(server, "track", info, {
+                "object": name, "box": box, "normalized": normalized, "start": start, "end": end, "window": window,
+                "refine": refine, "strict": strict, "think": think, "max_new_tokens": max_new_tokens,
+                "max_pixels": max_pixels, "samples": samples, "seed": seed}, model=model,
+                progress=spinner.update if spinner else None)
+        else:
+            result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end,
+                                window_s=window, think=think, strict=strict, refine=refine,
+                                max_new_tokens=max_new_tokens, max_pixels=max_pixels, frames=frames,
+                                windows=windows, samples=samples, seed=seed,
+                                progress=spinner.update if spinner else None)
+            result["timings_s"]["load"] = load_s
+            add_peak_gpu_memory(result, runtime)
         if spinner:
             spinner.stop()
             spinner = None
