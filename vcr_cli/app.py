@@ -17,6 +17,7 @@ from vcr_cli.commands.ask import ask
 from vcr_cli.commands.batch import batch
 from vcr_cli.commands.doctor import doctor
 from vcr_cli.commands.ground import ground
+from vcr_cli.commands.serve import serve
 from vcr_cli.commands.track import track
 from vcr_cli.commands.view import view
 
@@ -93,6 +94,7 @@ app.command("ask")(ask)
 app.command("batch")(batch)
 app.command("view")(view)
 app.command("doctor")(doctor)
+app.command("serve")(serve)
 app.add_typer(rft_app, name="rft")
 
 

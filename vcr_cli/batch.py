@@ -247,6 +247,11 @@ def _job_of_line(line: str, where: str, number: int, base: Path, index: int, see
     return Job(index, number, job_id, spec, video if video.is_absolute() else base / video, base)
 
 
+def job_of_spec(spec: dict, where: str, base: Path) -> Job:
+    """One job from a dict (a `vcr serve` request) through the manifest's own validation and id rules."""
+    return _job_of_line(json.dumps(spec), where, 1, base, 0, {}, {})
+
+
 # ---------------------------------------------------------------- results file
 
 
@@ -341,15 +346,17 @@ def _job_rule(job: Job, defaults: dict):
     return get(defaults["family"]).sampling_for(role)
 
 
-def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
-    """Run one prepared job on the loaded model: what `vcr ground|track|ask` would write with `-o`."""
+def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict, progress: Callable | None = None) -> dict:
+    """Run one prepared job on the loaded model: what `vcr ground|track|ask` would write with `-o`.
+
+    `progress`: the task's own callback (ground's windows: `(done, total)`; track: a message), for `vcr serve`."""
     spec = job.spec
     think = bool(_setting(job, defaults, "think"))
     max_new_tokens = _setting(job, defaults, "max_new_tokens")  # None: the family's budget
     strict = bool(spec.get("strict", False))
     scoring = {key: int(_setting(job, defaults, key) or 0) for key in ("samples", "seed")}
     if job.task == "ground":
-        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens, scoring)
+        return _run_ground(runtime, job, prepared, defaults, think, strict, max_new_tokens, scoring, progress)
     if job.task == "ask":
         from vcr_cli.tasks.ask import ask_many
 
@@ -364,11 +371,11 @@ def run_job(runtime: Runtime, job: Job, prepared: dict, defaults: dict) -> dict:
                       window_s=spec.get("window"), think=think, strict=strict,
                       refine=bool(spec.get("refine", True)), max_new_tokens=max_new_tokens,
                       max_pixels=_setting(job, defaults, "max_pixels"), frames=prepared["frames"],
-                      windows=prepared["windows"], **scoring)
+                      windows=prepared["windows"], progress=progress, **scoring)
 
 
 def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, think: bool, strict: bool,
-                max_new_tokens: int | None, scoring: dict) -> dict:
+                max_new_tokens: int | None, scoring: dict, progress: Callable | None = None) -> dict:
     """As `vcr ground`: one pass up to 384 s (or --window), windows beyond; --min-score and --all."""
     from vcr_cli.pipeline import SamplingOptions
     from vcr_cli.tasks.ground import ground_video
@@ -380,7 +387,7 @@ def _run_ground(runtime: Runtime, job: Job, prepared: dict, defaults: dict, thin
                         window_s=spec.get("window"), overlap_s=spec.get("overlap"), video=prepared["video"],
                         think=think, strict=strict, max_new_tokens=max_new_tokens,
                         all_segments=bool(spec.get("all", False)), min_score=float(spec.get("min_score") or 0.0),
-                        **scoring)
+                        progress=progress, **scoring)
 
 
 def _error_text(exc: BaseException) -> str:

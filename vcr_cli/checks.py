@@ -215,9 +215,16 @@ def check_family(model_id: str, family: str | None = None) -> Check:
     return Check("family", True, detail)
 
 
+def check_nf4_cache() -> Check:
+    """The saved 4-bit weights (vcr_cli/modelcache.py): where, how many, how big; never a failure."""
+    from vcr_cli import modelcache
+
+    return Check("4-bit cache", True, modelcache.describe(), required=False)
+
+
 def run_checks(model_id: str, family: str | None = None) -> list[Check]:
     checks = [check_python(), *check_torch(), check_transformers(), check_bitsandbytes(), check_decoders(),
-              check_encoder(), check_model(model_id), check_family(model_id, family)]
+              check_encoder(), check_model(model_id), check_family(model_id, family), check_nf4_cache()]
     return checks
 
 

@@ -55,7 +55,8 @@ def quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     warnings.filterwarnings("ignore")
-    for name in ("transformers", "bitsandbytes", "accelerate", "torch", "huggingface_hub", "peft", "trl"):
+    # "kernels": transformers' kernel hub, whose offline "publisher trust" notice bitsandbytes triggers at import
+    for name in ("transformers", "bitsandbytes", "accelerate", "torch", "huggingface_hub", "peft", "trl", "kernels"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         import transformers

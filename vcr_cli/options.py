@@ -58,6 +58,10 @@ OutputOpt = Annotated[Optional[str], typer.Option("--output", "-o", show_default
 AnnotateOpt = Annotated[Optional[Path], typer.Option("--annotate", show_default=False, dir_okay=False,
                                                      help="Write an annotated MP4 (H.264) here.",
                                                      rich_help_panel="Outputs")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", envvar="VCR_SERVER", show_default=False, rich_help_panel="Model",
+    help="Run on a `vcr serve` at this URL (e.g. http://127.0.0.1:8000; also $VCR_SERVER) instead of loading the "
+         "model here; outputs are written here as usual. --quant/--device are the server's.")]
 VideoArg = Annotated[Path, typer.Argument(help="Video file (mp4, mkv, avi, ...).", show_default=False)]
 SamplesOpt = Annotated[int, typer.Option(
     "--samples", min=0, max=64, metavar="K",
@@ -67,3 +71,12 @@ SamplesOpt = Annotated[int, typer.Option(
     rich_help_panel="Score")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the --samples draws (a run is repeatable).",
                                       rich_help_panel="Score")]
+
+
+def check_family_with_server(family: str | None, server: str | None) -> None:
+    """--family picks how a model loaded here is asked; a server's model was loaded with its own family."""
+    if family and server:
+        from vcr_cli.errors import UsageError
+
+        raise UsageError(f"--family goes with a model loaded here; the server at {server} asks its model as its "
+                         "own family says (`vcr serve --family NAME` sets it); drop --family or --server")

@@ -640,8 +640,10 @@ def load_runtime(model: str | None = None, quant: str = "4bit", device: str = "a
     processor_source = str(adapter) if base_id and saved_processor else source
     try:
         processor = AutoProcessor.from_pretrained(processor_source, trust_remote_code=False)
-        loaded = AutoModelForImageTextToText.from_pretrained(
-            source,
+        from vcr_cli.modelcache import load_pretrained  # 4-bit: the NF4 cache (quantize once, then read)
+
+        loaded = load_pretrained(
+            AutoModelForImageTextToText, quant, source,
             dtype=torch.bfloat16 if resolved_device == "cuda" else torch.float32,
             quantization_config=quant_config,
             device_map={"": resolved_device},

@@ -24,6 +24,7 @@ from vcr_cli.options import (
     QuantOpt,
     SamplesOpt,
     SeedOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -83,6 +84,7 @@ def ask(
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
+    server: ServerOpt = None,
 ) -> None:
     """Answer questions about a video, with the time spans each answer rests on.
 
@@ -95,7 +97,7 @@ def ask(
     with handle_errors(fast_exit=True):
         _run(video, question, option or [], questions, output, annotate, srt, strict, LAYOUT_NAMES[layout.value],
              batch_size, model, quant.value, device.value, think, max_new_tokens, fps, max_frames, max_pixels,
-             samples, seed, family=family, rounds=rounds)
+             samples, seed, server, family=family, rounds=rounds)
 
 
 def collect_questions(question: str | None, options: list[str], questions_file: Path | None) -> list:
@@ -127,7 +129,7 @@ def check_family(asked: list, model: str | None, family: str | None, rounds: int
 
 
 def _run(video, question, options, questions_file, output, annotate, srt, strict, layout, batch_size, model, quant,
-         device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, family=None,
+         device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, server=None, family=None,
          rounds=None) -> None:
     from rich.markup import escape
 
@@ -143,15 +145,27 @@ def _run(video, question, options, questions_file, output, annotate, srt, strict
     check_outputs(((output, "JSON"), (annotate, "--annotate"), (srt, "--srt")), inputs=(video, questions_file),
                   stdout_ok=("JSON",))
     info = probe(video)
-    check_family(asked, model, family, rounds)
-    runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family),
-                                                SamplingOptions(fps, max_frames, max_pixels), info=info,
-                                                rows=min(batch_size, len(asked)) * max(1, samples),
-                                                role=sampling_role(asked))
-    result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                      layout=layout, batch_size=batch_size, samples=samples, seed=seed, rounds=rounds)
-    result["timings_s"].update(timings)
-    add_peak_gpu_memory(result, runtime)
+    if server:
+        from vcr_cli.client import question_items, run_remote
+        from vcr_cli.options import check_family_with_server
+
+        check_family_with_server(family, server)
+        spec = {"questions": question_items(asked), "layout": layout, "batch_size": batch_size, "strict": strict,
+                "think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
+                "max_pixels": max_pixels, "samples": samples, "seed": seed}
+        if rounds is not None:
+            spec["rounds"] = rounds
+        result = run_remote(server, "ask", info, spec, model=model)
+    else:
+        check_family(asked, model, family, rounds)
+        runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family),
+                                                    SamplingOptions(fps, max_frames, max_pixels), info=info,
+                                                    rows=min(batch_size, len(asked)) * max(1, samples),
+                                                    role=sampling_role(asked))
+        result = ask_many(runtime, sampled, asked, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                          layout=layout, batch_size=batch_size, samples=samples, seed=seed, rounds=rounds)
+        result["timings_s"].update(timings)
+        add_peak_gpu_memory(result, runtime)
 
     if annotate is not None:
         from vcr_cli.annotate import timeline_drawer

@@ -21,6 +21,7 @@ from vcr_cli.options import (
     QuantOpt,
     SamplesOpt,
     SeedOpt,
+    ServerOpt,
     ThinkOpt,
 )
 
@@ -67,6 +68,7 @@ def batch(
         "--gpus-per-worker", min=0.0, rich_help_panel="Engine", show_default=False,
         help="GPUs each Ray worker reserves (default 1 if the cluster has GPUs, else 0; 0.5 puts two replicas "
              "on one GPU).")] = None,
+    server: ServerOpt = None,
 ) -> None:
     """Run a manifest of jobs (e.g. a folder of videos) with one model load; resumable.
 
@@ -84,9 +86,13 @@ def batch(
 
     with handle_errors(fast_exit=True):
         ray = _ray_options(engine, ray_address, workers, gpus_per_worker)
+        if server and ray is not None:
+            from vcr_cli.errors import UsageError
+
+            raise UsageError("--server and --engine ray both say where the jobs run; choose one")
         _run(manifest, output, resume, overwrite, model, quant.value, device.value,
              {"think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
-              "max_pixels": max_pixels, "samples": samples, "seed": seed, "family": family}, ray)
+              "max_pixels": max_pixels, "samples": samples, "seed": seed, "family": family}, ray, server)
 
 
 def _ray_options(engine: Engine, address, workers, gpus_per_worker):
@@ -105,7 +111,7 @@ def _ray_options(engine: Engine, address, workers, gpus_per_worker):
     return RayOptions(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
 
 
-def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ray=None) -> None:
+def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ray=None, server=None) -> None:
     from rich.markup import escape
 
     from vcr_cli.batch import load_manifest, run_batch
@@ -120,7 +126,12 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
     check_outputs(((output, "results"),), inputs=(manifest,))  # appended to and resumed: a file, never stdout
     if output.exists() and output.stat().st_size > 0 and not (resume or overwrite):
         raise UsageError(f"{output} already holds results; pass --resume to continue it or --overwrite to start over")
-    defaults = dict(defaults, family=resolve_family(model, defaults.get("family")).name)  # fails fast, in one line
+    if server:
+        from vcr_cli.options import check_family_with_server
+
+        check_family_with_server(defaults.get("family"), server)
+    else:  # the family picks each job's sampling while the model loads; it fails fast, in one line
+        defaults = dict(defaults, family=resolve_family(model, defaults.get("family")).name)
     quiet_libraries()
 
     def load():
@@ -131,7 +142,13 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
 
     reporter = _Reporter(console)
     try:
-        if ray is None:
+        if server:
+            from vcr_cli.client import Server, check_model, run_batch_remote
+
+            check_model(Server(server), model)
+            summary = run_batch_remote(server, jobs, output, defaults, resume=resume, on_start=reporter.start,
+                                       on_job=reporter.job)
+        elif ray is None:
             summary = run_batch(jobs, output, load, defaults=defaults, resume=resume, on_start=reporter.start,
                                 on_job=reporter.job)
         else:

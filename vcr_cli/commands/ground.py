@@ -22,6 +22,7 @@ from vcr_cli.options import (
     QuantOpt,
     SamplesOpt,
     SeedOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -68,6 +69,7 @@ def ground(
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
+    server: ServerOpt = None,
 ) -> None:
     """Find when an event happens: start and end seconds.
 
@@ -78,12 +80,13 @@ def ground(
     with handle_errors(fast_exit=True):
         _run(video, query, output=output, annotate=annotate, srt=srt, chapters=chapters, window=window,
              overlap=overlap, all_segments=all_segments, min_score=min_score, strict=strict, model=model,
-             family=family, quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens, fps=fps,
-             max_frames=max_frames, max_pixels=max_pixels, samples=samples, seed=seed)
+             family=family, quant=quant.value, device=device.value, think=think, max_new_tokens=max_new_tokens,
+             fps=fps, max_frames=max_frames, max_pixels=max_pixels, samples=samples, seed=seed, server=server)
 
 
 def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_segments, min_score, strict, model,
-         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, family=None) -> None:
+         quant, device, think, max_new_tokens, fps, max_frames, max_pixels, samples=0, seed=0, server=None,
+         family=None) -> None:
     from vcr_cli.console import console, progress_step, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -108,7 +111,17 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     options = {"info": info, "sampling": sampling, "window_s": window, "overlap_s": overlap, "think": think,
                "strict": strict, "max_new_tokens": max_new_tokens, "all_segments": all_segments,
                "min_score": min_score, "samples": samples, "seed": seed}
-    if choose_windowing(info.duration, window, overlap).whole:
+    if server:
+        from vcr_cli.client import run_remote
+        from vcr_cli.options import check_family_with_server
+
+        check_family_with_server(family, server)
+        runtime = None
+        result = run_remote(server, "ground", info, {
+            "query": query, "window": window, "overlap": overlap, "all": all_segments, "min_score": min_score,
+            "strict": strict, "think": think, "max_new_tokens": max_new_tokens, "fps": fps, "max_frames": max_frames,
+            "max_pixels": max_pixels, "samples": samples, "seed": seed}, model=model)
+    elif choose_windowing(info.duration, window, overlap).whole:
         runtime, sampled, timings = load_with_video(video, ModelOptions(model, quant, device, family), sampling,
                                                     info=info, rows=max(1, samples))
         result = ground_video(runtime, video, query, video=sampled, **options)
@@ -122,7 +135,8 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
         with progress_step("grounding windows") as advance:
             result = ground_video(runtime, video, query, progress=advance, **options)
         result["timings_s"]["load"] = round(runtime.load_seconds, 3)
-    add_peak_gpu_memory(result, runtime)
+    if runtime is not None:
+        add_peak_gpu_memory(result, runtime)
 
     cues = [(s["start"], s["end"], query) for s in result["segments"]]
     if annotate is not None:

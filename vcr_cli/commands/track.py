@@ -20,6 +20,7 @@ from vcr_cli.options import (
     QuantOpt,
     SamplesOpt,
     SeedOpt,
+    ServerOpt,
     ThinkOpt,
     VideoArg,
 )
@@ -68,6 +69,7 @@ def track(
     max_pixels: MaxPixelsOpt = None,
     samples: SamplesOpt = 0,
     seed: SeedOpt = 0,
+    server: ServerOpt = None,
 ) -> None:
     """Track an object: the model's keyframe boxes, then a box on every frame.
 
@@ -77,11 +79,11 @@ def track(
 
     with handle_errors(fast_exit=True):
         _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model,
-             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed, family=family)
+             quant.value, device.value, think, max_new_tokens, max_pixels, samples, seed, server, family=family)
 
 
 def _run(video, object_name, box, normalized, start, end, window, refine, output, annotate, mot, strict, model, quant,
-         device, think, max_new_tokens, max_pixels, samples=0, seed=0, family=None) -> None:
+         device, think, max_new_tokens, max_pixels, samples=0, seed=0, server=None, family=None) -> None:
     from vcr_cli.console import console, quiet_libraries, status, stdout
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
@@ -99,28 +101,33 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
     start_box = task.validate_start_box(box_values, info.width, info.height, normalized) if box_values else None
     windows = task.plan_windows(info, first, last, window)
     width, height = task.window_size(info, max_pixels)
-    from vcr_cli.families import TRACK
-    from vcr_cli.runtime import resolve_family
 
-    resolve_family(model, family).require(TRACK)  # one line naming the families that track, before decoding
-
-    quiet_libraries()
     import time
 
-    import torch  # noqa: F401  (import before the decode thread starts, to avoid import-lock contention)
+    if server:
+        from vcr_cli.options import check_family_with_server
 
-    from vcr_cli.runtime import load_runtime
+        check_family_with_server(family, server)
+    else:
+        from vcr_cli.families import TRACK
+        from vcr_cli.runtime import resolve_family
 
-    quiet_libraries()
-    frames = task.WindowFrames(video, windows, width, height)  # decodes while the model loads
-    try:
-        with status(f"Loading {model or 'model'} ({quant})..."):
-            t = time.perf_counter()
-            runtime = load_runtime(model, quant=quant, device=device, family=family)
-            load_s = round(time.perf_counter() - t, 3)
-    except BaseException:
-        frames.close()
-        raise
+        resolve_family(model, family).require(TRACK)  # one line naming the families that track, before decoding
+        quiet_libraries()
+        import torch  # noqa: F401  (import before the decode thread starts, to avoid import-lock contention)
+
+        from vcr_cli.runtime import load_runtime
+
+        quiet_libraries()
+        frames = task.WindowFrames(video, windows, width, height)  # decodes while the model loads
+        try:
+            with status(f"Loading {model or 'model'} ({quant})..."):
+                t = time.perf_counter()
+                runtime = load_runtime(model, quant=quant, device=device, family=family)
+                load_s = round(time.perf_counter() - t, 3)
+        except BaseException:
+            frames.close()
+            raise
 
     spinner = console.status("Tracking...") if console.is_terminal else None
     if spinner:
@@ -129,12 +136,22 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
         console.print(f"tracking {name}...", markup=False, soft_wrap=True)
     started = time.perf_counter()
     try:
-        result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end, window_s=window,
-                            think=think, strict=strict, refine=refine, max_new_tokens=max_new_tokens,
-                            max_pixels=max_pixels, frames=frames, windows=windows, samples=samples, seed=seed,
-                            progress=spinner.update if spinner else None)
-        result["timings_s"]["load"] = load_s
-        add_peak_gpu_memory(result, runtime)
+        if server:
+            from vcr_cli.client import run_remote
+
+            result = run_remote(server, "track", info, {
+                "object": name, "box": box, "normalized": normalized, "start": start, "end": end, "window": window,
+                "refine": refine, "strict": strict, "think": think, "max_new_tokens": max_new_tokens,
+                "max_pixels": max_pixels, "samples": samples, "seed": seed}, model=model,
+                progress=spinner.update if spinner else None)
+        else:
+            result = task.track(runtime, video, name, start_box, info=info, start_s=start, end_s=end,
+                                window_s=window, think=think, strict=strict, refine=refine,
+                                max_new_tokens=max_new_tokens, max_pixels=max_pixels, frames=frames,
+                                windows=windows, samples=samples, seed=seed,
+                                progress=spinner.update if spinner else None)
+            result["timings_s"]["load"] = load_s
+            add_peak_gpu_memory(result, runtime)
         if spinner:
             spinner.stop()
             spinner = None
