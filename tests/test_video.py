@@ -170,7 +170,7 @@ TRACK_ANSWER = "<answer>" + str([[0.1, 0.1, 0.4, 0.4]] * 8) + "</answer>"
 
 
 def test_track_vfr_keyframe_times_are_presentation_times(vfr, parrot, tmp_path, monkeypatch):
-    seen = _capture(monkeypatch, "generate")
+    seen = _capture(monkeypatch, "generate_scored")  # windows are scored: the raw logits are kept
     out = tmp_path / "t.json"
     model = parrot(TRACK_ANSWER)
     result = runner.invoke(app, ["track", str(vfr), "--object", "block", "--box", "0,0,40,32", "--start", "12",
