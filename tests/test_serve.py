@@ -243,7 +243,9 @@ def test_other_origins_foreign_hosts_and_missing_tokens_are_refused(runtime, vid
     auth = {"Authorization": "Bearer s3cret"}
     assert client.get("/v1/health").status_code == 401
     assert client.get("/v1/health", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/v1/health", headers=auth).json()["model"] == runtime.model_id
+    health = client.get("/v1/health", headers=auth).json()
+    assert health["model"] == runtime.model_id and health["family"] == "videochat-r1"
+    assert health["model_type"] == "qwen2_5_vl" and health["device"] == "cpu"
     assert client.get("/").status_code == 200  # the page holds no secret; its requests send the token
     evil = client.post("/v1/ground", json={"video": "clip.mp4", "query": "x"},
                        headers={**auth, "Origin": "http://evil.example"})

@@ -82,6 +82,7 @@ class BatchWorker:
         quiet_libraries()
         started = time.perf_counter()
         self.runtime = load_runtime(model, quant=quant, device=device, family=self.defaults.get("family"))
+        self.defaults = dict(self.defaults, family=self.runtime.family.name)  # each job samples by its rule
         if shown is not None:
             self.runtime.model_id = shown  # result lines name the model as `--engine local` does
         quiet_libraries()

@@ -399,7 +399,8 @@ def create_app(runtime: Runtime, settings: ServeSettings, jobs: JobQueue | None 
         with jobs.lock:
             queued, running = len(jobs.waiting), jobs.running is not None
         return {"status": "ok", "vcr_version": __version__, "model": runtime.model_id,
-                "family": runtime.model.config.model_type, "device": runtime.device, "quant": runtime.quant,
+                "family": runtime.family.name, "model_type": runtime.model.config.model_type,
+                "device": runtime.device, "quant": runtime.quant,
                 "runtime": runtime.describe(), "queue": queued, "running": running, "done": jobs.done,
                 "max_upload_bytes": settings.max_upload_bytes}
 

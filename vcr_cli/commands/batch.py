@@ -130,8 +130,9 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
         from vcr_cli.options import check_family_with_server
 
         check_family_with_server(defaults.get("family"), server)
-    else:  # the family picks each job's sampling while the model loads; it fails fast, in one line
+    elif ray is None:  # the family picks each job's sampling while the model loads; it fails fast, in one line
         defaults = dict(defaults, family=resolve_family(model, defaults.get("family")).name)
+    # --engine ray: each worker finds the family where it loads the model (the checkpoint may be only on the nodes)
     quiet_libraries()
 
     def load():
