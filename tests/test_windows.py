@@ -179,3 +179,49 @@ def test_min_score_filters(parrot, clip):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "below_min_score" and data["segments"] == []
+
+
+def test_windows_answered_in_one_batched_generate_equal_one_by_one(replica_checkpoint, long_clip):
+    """Four windows: four vision passes and one generate instead of four, each row with its own window's video
+    (a random checkpoint's answers depend on the video, so a row fed another window's features would differ)."""
+    from vcr_cli.pipeline import SamplingOptions
+    from vcr_cli.runtime import load_runtime
+    from vcr_cli.tasks.ground import ground_windows
+    from vcr_cli.video import probe
+
+    runtime = load_runtime(str(replica_checkpoint), quant="none", device="cpu")
+    passes, generates, real_generate = [0], [], runtime.model.generate
+    runtime.model.model.visual.register_forward_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
+
+    def counting_generate(*args, **kwargs):
+        generates.append(kwargs["input_ids"].shape[0])
+        return real_generate(*args, **kwargs)
+
+    runtime.model.generate = counting_generate
+    info, sampling = probe(long_clip), SamplingOptions(max_pixels=12544)
+    results = {}
+    for batch in (1, 4):
+        passes[0], generates[:] = 0, []
+        results[batch] = ground_windows(runtime, long_clip, info, "flash", sampling, 60.0, think=False,
+                                        max_new_tokens=6, window_batch=batch)
+        assert passes[0] == 4
+        assert generates == ([1, 1, 1, 1] if batch == 1 else [4])
+        assert (results[batch]["windows"]["batch_size"], results[batch]["windows"]["generates"]) == (
+            batch, 4 if batch == 1 else 1)
+    one, together = results[1]["windows"]["answers"], results[4]["windows"]["answers"]
+    assert [a["raw"] for a in together] == [a["raw"] for a in one]
+
+    # each row sees its own window: the first step's logits equal that window's alone, and differ between windows
+    from vcr_cli.scoring import KEEP_LOGITS
+    from vcr_cli.video import sample_span
+
+    videos = [sample_span(long_clip, info, a, b, max_pixels=12544) for a, b in ((0, 240), (560, 800))]
+    encodings = [runtime.encode_video(video) for video in videos]
+    chat = runtime.render("when does the flash happen?")
+    batched = runtime.generate_videos([chat, chat], encodings, max_new_tokens=1, **KEEP_LOGITS)
+    alone = [runtime.generate_many([chat], encoding, max_new_tokens=1, **KEEP_LOGITS)[0] for encoding in encodings]
+    rows = [g.output.logits[0][g.row] for g in batched]
+    singles = [g.output.logits[0][0] for g in alone]
+    batching = max(float((row - single).abs().max()) for row, single in zip(rows, singles))
+    between = float((singles[0] - singles[1]).abs().max())
+    assert batching < 1e-4 and between > 100 * batching, (batching, between)

@@ -54,3 +54,17 @@ def check_gpu_fits(quant: str, device: str, video_tokens: int, rows: int = 1) ->
         return
     free, total = torch.cuda.mem_get_info()
     check_fits(quant, video_tokens, free / 2**30, total / 2**30, rows)
+
+
+def rows_that_fit(device: str, video_tokens: int, cap: int) -> int:
+    """How many prompts, each about its own video of `video_tokens` (the windows of a long video), can be decoded
+    together on the loaded model: `cap` on CPU, else as many as the current free CUDA memory holds by the estimate
+    (at least 1)."""
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return max(1, cap)
+    free = torch.cuda.mem_get_info()[0] / 2**30
+    first = video_tokens * PER_TOKEN_MB / 1024
+    each = video_tokens * (PER_TOKEN_MB + PER_ROW_TOKEN_MB) / 1024  # its own vision output + KV + prefill share
+    return max(1, min(cap, 1 + int((free - OVERHEAD_GB - first) / each)))

@@ -319,10 +319,19 @@ class Runtime:
 
         Rows are left-padded (masked, taking no position); the video's encoder output is shared by every row.
         """
+        return self.generate_videos(chats, [encoding] * len(chats), max_new_tokens, **generate_kwargs)
+
+    def generate_videos(self, chats: list[str], encodings: list[VideoEncoding], max_new_tokens: int = 2048,
+                        **generate_kwargs) -> list[DetailedGeneration]:
+        """Answer rendered chats, row k about encoded video k (the same one, or e.g. the windows of a long video),
+        in one batched generate. Rows are left-padded (masked, taking no position); each row gets its own video's
+        encoder output (`mm_encoder_outputs`), so no vision tower runs here."""
         import torch
 
+        if len(chats) != len(encodings) or not chats:
+            raise ValueError("one encoded video per chat is needed")
         tokenizer = self.processor.tokenizer
-        rows = [self.chat_ids(chat, encoding) for chat in chats]
+        rows = [self.chat_ids(chat, encoding) for chat, encoding in zip(chats, encodings)]
         count, width = len(rows), max(len(r) for r in rows)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         device = self.model.device
@@ -333,16 +342,18 @@ class Runtime:
             mask[row, width - len(tokens) :] = 1
         image_id, video_id = (tokenizer.convert_tokens_to_ids(t) for t in (IMAGE_PAD, VIDEO_PAD))
         mm_types = (ids == image_id).long() + (ids == video_id).long() * 2
-        features = encoding.features
-        shared = type(features)(last_hidden_state=None, pooler_output=tuple(features.pooler_output) * count)
-        if getattr(features, "deepstack_features", None) is not None:  # Qwen3-VL: per-layer features, per video
-            shared.deepstack_features = [tuple(layer) * count for layer in features.deepstack_features]
+        features = [encoding.features for encoding in encodings]
+        shared = type(features[0])(last_hidden_state=None,
+                                   pooler_output=tuple(t for f in features for t in f.pooler_output))
+        if getattr(features[0], "deepstack_features", None) is not None:  # Qwen3-VL: per-layer features, per video
+            shared.deepstack_features = [tuple(t for f in features for t in f.deepstack_features[layer])
+                                         for layer in range(len(features[0].deepstack_features))]
         inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
                   "mm_token_type_ids": mm_types.to(device),
-                  "video_grid_thw": encoding.video_grid_thw.repeat(count, 1),
+                  "video_grid_thw": torch.cat([encoding.video_grid_thw for encoding in encodings]),
                   "mm_encoder_outputs": {"video": shared}}
-        if encoding.second_per_grid_ts is not None:
-            inputs["second_per_grid_ts"] = encoding.second_per_grid_ts.repeat(count)
+        if encodings[0].second_per_grid_ts is not None:
+            inputs["second_per_grid_ts"] = torch.cat([encoding.second_per_grid_ts for encoding in encodings])
         return self._generate_rows(inputs, max_new_tokens, generate_kwargs)
 
     def sample_many(self, chats: list[str], encoding: VideoEncoding, count: int, max_new_tokens: int = 2048,

@@ -20,9 +20,11 @@ from vcr_cli.scoring import (
     spans_agree,
 )
 
+WINDOW_BATCH = 4  # windows answered together (fewer where the GPU memory check says so)
+
 if TYPE_CHECKING:
     from vcr_cli.pipeline import SamplingOptions
-    from vcr_cli.runtime import Runtime
+    from vcr_cli.runtime import DetailedGeneration, Runtime
     from vcr_cli.video import SampledVideo, VideoInfo
 
 
@@ -44,6 +46,7 @@ def ground_span(
     max_new_tokens: int | None = None,
     samples: int = 0,
     seed: int = 0,
+    generation: DetailedGeneration | None = None,
 ) -> dict:
     """One model pass over a sampled video (or window): the raw answer and its segments in whole-video seconds.
 
@@ -53,12 +56,15 @@ def ground_span(
     they are shifted by the window offset and clamped to the window. Each segment's `score` is the probability of
     the tokens writing the answer's numbers, or with `samples` K > 0 the share of K answers drawn at temperature 1
     (same vision-tower pass) with a span whose temporal IoU with it is >= 0.5 (`token_score` keeps the other).
+    `generation`: the answer already generated (with raw logits) for this video, e.g. in a batch of windows.
     """
     family = runtime.family
     template, prompt = family.render(GROUND, query=query, think=think)
     layout = family.layout(GROUND)
     max_new_tokens = runtime.new_token_budget(max_new_tokens)
-    if samples:
+    if generation is not None:
+        drawn, samples = [], 0
+    elif samples:
         generation, drawn = runtime.answer_and_sample(prompt, video, samples, max_new_tokens=max_new_tokens,
                                                       seed=seed, layout=layout)
     else:
@@ -168,13 +174,16 @@ def ground_windows(
     progress: Callable[[int, int], None] | None = None,
     samples: int = 0,
     seed: int = 0,
+    window_batch: int = WINDOW_BATCH,
 ) -> dict:
     """Ground window by window (each sampled like a whole video), map answers to whole-video time, merge.
 
-    Only one window's frames are held at a time (plus the next one, decoded in a thread while the
-    model answers), so memory stays flat however long the video is. `overlap_s` None: a sixth of the window
-    (`windows.default_overlap`). With `samples` K > 0 each window's answer is scored by agreement with K answers
-    drawn about that window, and windows are ranked by that score.
+    Up to `window_batch` windows are answered together: each window's video goes through the vision tower once and
+    their answers are decoded in one batched generate (as `vcr ask` batches questions), as many as the free GPU
+    memory holds by `memory.rows_that_fit`. Only those windows' frames are held at a time (plus the next one,
+    decoded in a thread while the model answers), so memory stays flat however long the video is. `overlap_s`
+    None: a sixth of the window (`windows.default_overlap`). With `samples` K > 0 each window's answer is scored by
+    agreement with K answers drawn about that window (one window at a time), and windows are ranked by that score.
     """
     from vcr_cli.video import sample_span
     from vcr_cli.windows import default_overlap, merge_segments, plan_windows, shared_seconds
@@ -187,29 +196,45 @@ def ground_windows(
                            max_pixels=sampling.max_pixels, rule=runtime.family.sampling_for(GROUND))
 
     answers, candidates = [], []
+    batch, generates = 1 if samples else max(1, window_batch), 0  # --samples: each window's own K draws
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(decode, windows[0])
-        for k, window in enumerate(windows):
-            video = pending.result()
-            if k + 1 < len(windows):
-                pending = pool.submit(decode, windows[k + 1])
-            one = ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
-                              samples=samples, seed=seed + k)
-            answers.append({"window": k, "start": round(window.start, 3), "end": round(window.end, 3),
-                            "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
-                            "outside": one["outside"], "seconds": round(one["seconds"], 3)})
-            if len(one["segments"]) > 1:
-                answers[-1]["segments"] = one["segments"]
-            if samples:
-                answers[-1]["samples"] = one["samples"]
-            for segment in one["segments"]:
-                seg = dict(segment, window=k)
-                seg["score"] = seg["score"] if seg["score"] is not None else 0.0
-                candidates.append(seg)
-            del video
+        k = 0
+        while k < len(windows):
+            group = []  # (window index, sampled video)
+            while len(group) < batch and k + len(group) < len(windows):
+                group.append((k + len(group), pending.result()))
+                if k + len(group) < len(windows):
+                    pending = pool.submit(decode, windows[k + len(group)])
+                if k == 0 and len(group) == 1 and batch > 1:
+                    from vcr_cli.memory import rows_that_fit
+
+                    batch = rows_that_fit(runtime.device, group[0][1].plan.video_tokens, batch)
+            if len(group) == 1:
+                ones = [ground_span(runtime, group[0][1], query, think=think, strict=strict,
+                                    max_new_tokens=max_new_tokens, samples=samples, seed=seed + k)]
+                generates += 2 if samples else 1
+            else:
+                ones = _ground_together(runtime, [video for _, video in group], query, think, strict, max_new_tokens)
+                generates += 1
+            for (j, video), one in zip(group, ones):
+                window = windows[j]
+                answers.append({"window": j, "start": round(window.start, 3), "end": round(window.end, 3),
+                                "sampling": sampling_dict(video), "raw": one["raw"], "segment": one["segment"],
+                                "outside": one["outside"], "seconds": round(one["seconds"] / len(group), 3)})
+                if len(one["segments"]) > 1:
+                    answers[-1]["segments"] = one["segments"]
+                if samples:
+                    answers[-1]["samples"] = one["samples"]
+                for segment in one["segments"]:
+                    seg = dict(segment, window=j)
+                    seg["score"] = seg["score"] if seg["score"] is not None else 0.0
+                    candidates.append(seg)
+            k += len(group)
+            del group, ones
             if progress:
-                progress(k + 1, len(windows))
+                progress(k, len(windows))
     merged = merge_segments(candidates)
     kept = [s for s in merged if s["score"] >= min_score]
     segments = kept if all_segments else kept[:1]
@@ -227,10 +252,29 @@ def ground_windows(
         "layout": runtime.family.layout(GROUND),
         "parser": "strict" if strict else "lenient",
         "windows": {"length_s": window_s, "overlap_s": shared_seconds(windows), "overlap_asked_s": overlap_s,
-                    "count": len(windows), "answers": answers},
+                    "count": len(windows), "batch_size": batch, "generates": generates, "answers": answers},
         "timings_s": {"windows": round(time.perf_counter() - started, 3)},
     })
     return result
+
+
+def _ground_together(runtime: Runtime, videos: list[SampledVideo], query: str, think: bool, strict: bool,
+                     max_new_tokens: int | None) -> list[dict]:
+    """`ground_span` for several windows at once: one vision pass per window, one batched generate (raw logits kept
+    for the scores); each answer is then read exactly as `ground_span` reads it."""
+    from vcr_cli.scoring import KEEP_LOGITS
+
+    family = runtime.family
+    prompt = family.render(GROUND, query=query, think=think)[1]
+    chat = runtime.render(prompt, family.layout(GROUND))
+    encodings = [runtime.encode_video(video) for video in videos]
+    try:
+        generations = runtime.generate_videos([chat] * len(videos), encodings,
+                                              max_new_tokens=runtime.new_token_budget(max_new_tokens), **KEEP_LOGITS)
+    finally:
+        del encodings
+    return [ground_span(runtime, video, query, think=think, strict=strict, max_new_tokens=max_new_tokens,
+                        generation=generation) for video, generation in zip(videos, generations)]
 
 
 def ground_video(
