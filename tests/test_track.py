@@ -570,3 +570,10 @@ def test_bad_input_one_line(clip, tmp_path, args, message):
 def test_object_is_required(clip):
     result = runner.invoke(app, ["track", str(clip)])
     assert result.exit_code == 2 and "--object" in result.output
+
+
+def test_track_help_states_the_window_default():
+    from vcr_cli.commands.track import DEFAULT_WINDOW_S
+    from vcr_cli.windows import TRACK_WINDOW_S
+
+    assert DEFAULT_WINDOW_S == TRACK_WINDOW_S

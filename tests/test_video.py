@@ -148,7 +148,7 @@ def test_ground_vfr_cli_reports_the_frames_the_model_saw(vfr, parrot, tmp_path, 
 
 
 def test_ground_windows_on_vfr_use_the_same_clock(vfr, parrot, tmp_path, monkeypatch):
-    seen = _capture(monkeypatch, "generate_scored")
+    seen = _capture(monkeypatch, "_process_chat")  # every window's frames reach the processor (windows are batched)
     out = tmp_path / "r.json"
     model = parrot("<answer>1.00 to 2.00</answer>")
     result = runner.invoke(app, ["ground", str(vfr), "the clock", "--model", str(model), "--quant", "none",

@@ -225,3 +225,10 @@ def test_windows_answered_in_one_batched_generate_equal_one_by_one(replica_check
     batching = max(float((row - single).abs().max()) for row, single in zip(rows, singles))
     between = float((singles[0] - singles[1]).abs().max())
     assert batching < 1e-4 and between > 100 * batching, (batching, between)
+
+
+def test_ground_help_states_the_windowing_constants():
+    from vcr_cli.commands.ground import WINDOW_HELP
+    from vcr_cli.windows import DEFAULT_WINDOW_S, WHOLE_VIDEO_MAX_S
+
+    assert f"up to {WHOLE_VIDEO_MAX_S:g} s" in WINDOW_HELP and f"in {DEFAULT_WINDOW_S:g} s windows" in WINDOW_HELP

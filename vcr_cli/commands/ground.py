@@ -26,9 +26,13 @@ from vcr_cli.options import (
     ThinkOpt,
     VideoArg,
 )
-from vcr_cli.windows import DEFAULT_WINDOW_S, WHOLE_VIDEO_MAX_S, overlap_problem
 
 LONG = "Long videos"
+# windows.WHOLE_VIDEO_MAX_S and DEFAULT_WINDOW_S, written out so `vcr --help` does not import the windows maths
+# (tests/test_windows.py checks they agree)
+WINDOW_HELP = ("Seconds per window on videos longer than this; each window is sampled like a whole video. Default: "
+               "a video up to 384 s goes to the model whole in one pass (the paper's 2 fps input), a longer one in "
+               "120 s windows.")
 
 
 def ground(
@@ -44,9 +48,7 @@ def ground(
                                                      rich_help_panel="Outputs")] = None,
     window: Annotated[Optional[float], typer.Option(
         "--window", min=4.0, show_default=False,
-        help=f"Seconds per window on videos longer than this; each window is sampled like a whole video. Default: "
-             f"a video up to {WHOLE_VIDEO_MAX_S:g} s goes to the model whole in one pass (the paper's 2 fps input), a "
-             f"longer one in {DEFAULT_WINDOW_S:g} s windows.", rich_help_panel=LONG)] = None,
+        help=WINDOW_HELP, rich_help_panel=LONG)] = None,
     overlap: Annotated[Optional[float], typer.Option(
         "--overlap", min=0.0, show_default=False,
         help="Seconds consecutive windows share at least (at most half of --window). Default: a sixth of the "
@@ -96,7 +98,7 @@ def _run(video, query, *, output, annotate, srt, chapters, window, overlap, all_
     from vcr_cli.runtime import load_runtime
     from vcr_cli.tasks.ground import ground_video, segment_drawer
     from vcr_cli.video import probe
-    from vcr_cli.windows import choose_windowing
+    from vcr_cli.windows import choose_windowing, overlap_problem
 
     query = query.strip()
     if not query:
