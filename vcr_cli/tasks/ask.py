@@ -300,32 +300,50 @@ def ask_many(
             del encoding
     _batch_stats(generations, drawn, samples, timings, tokens)
     answers = []
-    for question, role, (template, _), (generation, rows), where in zip(questions, roles, rendered, generations,
-                                                                         layouts, strict=True):
-        entry = {"question": question.question, "options": list(question.options)}
-        if question.id is not None:
-            entry["id"] = question.id
-        entry.update(parse_answer(question, generation.text, duration, strict=strict, family=family, role=role))
-        entry.update(score_answer(runtime, question, entry, generation, duration, strict,
-                                  drawn[len(answers)] if samples else None, seed, role=role))
-        entry.update({
-            "raw": generation.text,
-            "prompt_template": template,
-            "layout": where,
-            "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
-            "timings_s": {"answer": round(generation.seconds / rows, 3)},  # a batch's questions share its time
-        })
+    for k, (question, role, (template, _), (generation, rows), where) in enumerate(
+            zip(questions, roles, rendered, generations, layouts, strict=True)):
+        parsed = parse_answer(question, generation.text, duration, strict=strict, family=family, role=role)
+        entry = _answer_entry(runtime, question, parsed, generation, duration, strict,
+                              drawn[k] if samples else None, seed, role, template, where)
+        entry["timings_s"] = {"answer": round(generation.seconds / rows, 3)}  # a batch's questions share its time
         answers.append(entry)
     timings["answers"] = round(sum(a["timings_s"]["answer"] for a in answers), 3)
     timings["total"] = round(time.perf_counter() - start, 3)
+    return _ask_result(runtime, video, answers, layout=chosen, vision_passes=1, samples=samples, strict=strict,
+                       batch_size=min(step, len(questions)), tokens=tokens, timings=timings, note=note)
+
+
+def _answer_entry(runtime: Runtime, question: Question, parsed: dict, generation, duration: float, strict: bool,
+                  drawn: list | None, seed: int, role: str, template: str, layout: str) -> dict:
+    """One answer's JSON (single pass and perception rounds alike): the question, its parsed answer, its score,
+    the raw text, prompt and tokens."""
+    entry = {"question": question.question, "options": list(question.options)}
+    if question.id is not None:
+        entry["id"] = question.id
+    entry.update(parsed)
+    entry.update(score_answer(runtime, question, entry, generation, duration, strict, drawn, seed, role=role))
+    entry.update({
+        "raw": generation.text,
+        "prompt_template": template,
+        "layout": layout,
+        "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
+    })
+    return entry
+
+
+def _ask_result(runtime: Runtime, video: SampledVideo, answers: list[dict], *, layout: str, vision_passes: int,
+                samples: int, strict: bool, batch_size: int, tokens: dict, timings: dict, note: str | None = None,
+                rounds: int | None = None) -> dict:
+    """The ask result around its answers (single pass and perception rounds alike)."""
     result = base_result("ask", runtime, video)
     if note:
         result["layout_note"] = note
+    result.update({"score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY, "layout": layout})
+    if rounds is not None:
+        result["rounds"] = rounds
     result.update({
-        "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
-        "layout": chosen,
-        "vision_passes": 1,
-        "batch_size": min(step, len(questions)),
+        "vision_passes": vision_passes,
+        "batch_size": batch_size,
         "parser": "strict" if strict else "lenient",
         "status": "ok" if all(a["status"] == "ok" for a in answers) else "unparsed",
         "answers": answers,
@@ -423,35 +441,13 @@ def ask_rounds(
     answers = []
     for k, question in enumerate(questions):
         generation, parsed = finals[k]
-        entry = {"question": question.question, "options": list(question.options)}
-        if question.id is not None:
-            entry["id"] = question.id
-        entry.update(parsed)
-        entry.update(score_answer(runtime, question, entry, generation, duration, strict,
-                                  drawn[k] if samples else None, seed, role=CHOICE))
-        entry.update({
-            "raw": generation.text,
-            "prompt_template": history[k][-1]["prompt_template"],
-            "layout": family.layout(CHOICE),
-            "tokens": {"prompt": generation.prompt_tokens, "generated": generation.new_tokens},
-            "rounds": history[k],
-        })
+        entry = _answer_entry(runtime, question, parsed, generation, duration, strict, drawn[k] if samples else None,
+                              seed, CHOICE, history[k][-1]["prompt_template"], family.layout(CHOICE))
+        entry["rounds"] = history[k]
         answers.append(entry)
     timings["total"] = round(time.perf_counter() - start, 3)
-    result = base_result("ask", runtime, video)
-    result.update({
-        "score_method": SAMPLE_AGREEMENT if samples else TOKEN_PROBABILITY,
-        "layout": TRAINED,
-        "rounds": rounds,
-        "vision_passes": passes,
-        "batch_size": min(step, len(questions)),
-        "parser": "strict" if strict else "lenient",
-        "status": "ok" if all(a["status"] == "ok" for a in answers) else "unparsed",
-        "answers": answers,
-        "tokens": tokens,
-        "timings_s": timings,
-    })
-    return result
+    return _ask_result(runtime, video, answers, layout=TRAINED, vision_passes=passes, samples=samples, strict=strict,
+                       batch_size=min(step, len(questions)), tokens=tokens, timings=timings, rounds=rounds)
 
 
 def answer_line(answer: dict) -> str:
