@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vcr_cli.options import MODEL_HELP, Device, DeviceOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
+from vcr_cli.options import MODEL_HELP, Device, DeviceOpt, FamilyOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
 
 app = typer.Typer(
     help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
@@ -245,6 +245,7 @@ def train(
                                                    help="Training settings (YAML); flags below override it.")]
     = None,
     model: ModelOpt = None,
+    family: FamilyOpt = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, show_default=False,
                                                      help="Stop after this many optimizer steps.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Fine-tune all weights instead of a LoRA adapter.")] = False,
@@ -256,7 +257,9 @@ def train(
     = False,
     device: DeviceOpt = Device.auto,
 ) -> None:
-    """Fine-tune with GRPO and the paper's rewards (LoRA by default). Same options as `python -m rft.train`.
+    """Fine-tune with GRPO (LoRA by default) with the model family's recipe: VideoChat-R1's prompts and seven
+    rewards, or for a Qwen3-VL grounder its own (TimeLens2: twass1 + tiou + parse_penalty, its rollout settings and
+    frame budget). Same options as `python -m rft.train`.
 
     Example: vcr rft train data/train.jsonl --config rft.yaml --output-dir runs/rft1 --quant 4bit
     """
@@ -271,7 +274,7 @@ def train(
 
         saved = run_training(data_path=data, config_path=config, model=model, output_dir=output_dir,
                              max_steps=max_steps, full=full, quant=quant.value if quant is not None else None,
-                             resume=resume, device=device.value)
+                             resume=resume, device=device.value, family=family)
         console.print(f"saved to {saved}", soft_wrap=True, markup=False)
 
 
@@ -284,6 +287,7 @@ ModelsOpt = Annotated[Optional[list[str]], typer.Option(
 def eval_(
     data: DataArg,
     model: ModelsOpt = None,
+    family: FamilyOpt = None,
     output: MetricsOpt = None,
     predictions: Annotated[Optional[Path], typer.Option("--predictions", show_default=False,
                                                         help="Also save each example with the model's output "
@@ -294,7 +298,7 @@ def eval_(
     = Quant.four_bit,
     device: DeviceOpt = Device.auto,
     think: ThinkOpt = True,
-    max_new_tokens: MaxNewTokensOpt = 2048,
+    max_new_tokens: MaxNewTokensOpt = None,
 ) -> None:
     """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent; grounding also under
     TimeLens's protocol, as `vcr rft score`).
@@ -318,7 +322,8 @@ def eval_(
             raise UsageError(f"data file not found: {data}")
         models = model or [None]
         tables = _check_tables(table)
-        options = {"quant": quant.value, "device": device.value, "think": think, "max_new_tokens": max_new_tokens}
+        options = {"quant": quant.value, "device": device.value, "think": think, "max_new_tokens": max_new_tokens,
+                   "family": family}
         if len(models) == 1:
             check_outputs(((output, "metrics"), (predictions, "--predictions"), *tables), inputs=(data,),
                           stdout_ok=("metrics",))

@@ -12,6 +12,10 @@ then the completions, which is the paper's loss, so a run reproduces the publish
 One prompt's 8 completions make one optimizer step per GPU, as in the paper (1 prompt per GPU): by
 default as 2 completions per forward pass x 4 accumulation steps, to keep memory down.
 
+Another model family's training recipe (`vcr_cli.families`: `Family.training`, e.g. TimeLens2's rewards, rollout
+sampling and frame budget) replaces these defaults where it has its own values (`load_for_family`); the file and
+the flags still win.
+
 The YAML file is flat (`key: value`, the field names below); unknown keys are rejected with the closest
 valid name, values are type-checked, and command-line flags override the file.
 """
@@ -26,7 +30,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcr_cli.errors import UsageError
 from vcr_cli.sampling import FPS, FPS_MAX_FRAMES, MIN_PIXELS, TOTAL_PIXELS
@@ -35,6 +39,9 @@ QUANT_CHOICES = ("none", "4bit")
 REPORT_CHOICES = ("none", "tensorboard")
 LOSS_CHOICES = ("grpo", "dapo", "dr_grpo", "bnpo")
 TASK_CHOICES = ("ground", "qa", "track")
+
+if TYPE_CHECKING:
+    from vcr_cli.families import Family
 RECORD_KEYS = ("effective_loss",)  # written by `vcr rft train` into the run's rft_config.yaml; skipped when read
 
 
@@ -45,6 +52,9 @@ class RftConfig:
     # -- what to train
     model: str | None = field(default=None, metadata={"help": "Base model: hub id or local checkpoint folder "
                                                                 "(default VideoChat-R1_7B or $VCR_MODEL)."})
+    family: str | None = field(default=None, metadata={
+        "help": "Model family (default: found from the checkpoint, as at inference). Its recipe sets the prompts, "
+                "frame rule and default rewards, and its own values of the settings below (see the README)."})
     data: str | None = field(default=None, metadata={"help": "Training JSONL, from the current folder "
                                                               "(the DATA argument wins)."})
     output_dir: str | None = field(default=None, metadata={"help": "Checkpoints and the final adapter/model."})
@@ -221,14 +231,30 @@ def _describe(hint: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(hint, str(hint))
 
 
-def require_trainable(model: str | None) -> None:
-    """UsageError in one line when the checkpoint's model family has no training recipe in `vcr rft` (its
-    prompts, rewards and sampling), naming the families that have one."""
+def require_trainable(model: str | None, family: str | None = None) -> Family:
+    """The checkpoint's model family (`family` / --family overriding the guess, as at inference); UsageError in
+    one line when `vcr rft` has no recipe for it (prompts, rewards, sampling), naming the families it has one for."""
     from vcr_cli.families import all_families
     from vcr_cli.runtime import resolve_family, resolve_model_id
 
-    family = resolve_family(model)
-    if not family.capabilities.trainable:
-        able = [f.name for f in all_families() if f.capabilities.trainable]
+    found = resolve_family(model, family)
+    if found.training is None:
+        able = [f.name for f in all_families() if f.training is not None]
         raise UsageError(f"vcr rft trains and evaluates with the prompts and rewards of {', '.join(able)}; "
-                         f"{resolve_model_id(model)} is a {family.name} checkpoint (use a checkpoint of those)")
+                         f"{resolve_model_id(model)} is a {found.name} checkpoint (use a checkpoint of those)")
+    return found
+
+
+def load_for_family(path: str | Path | None = None, **overrides: Any) -> tuple[RftConfig, Family]:
+    """A run's settings and its model family: the family's recipe (`Family.training.config_defaults()`: e.g.
+    TimeLens2's beta, rollout sampling and frame budget), under the YAML file, under the flags (not None).
+
+    The file and flags are checked first (an unknown key fails before the checkpoint is looked for)."""
+    cfg = RftConfig.load(path, **overrides)
+    family = require_trainable(cfg.model, cfg.family)
+    values = read_yaml(path) if path is not None else {}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    values = {key: value for key, value in values.items() if key not in RECORD_KEYS}
+    merged = RftConfig.from_dict({**family.training.config_defaults(), **values, "family": family.name},
+                                 source=str(path) if path is not None else "config")
+    return merged, family

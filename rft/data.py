@@ -21,9 +21,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vcr_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from vcr_cli.families import Family
 
 TASKS = ("ground", "qa", "track")
 TRACK_BOXES = 8
@@ -319,24 +322,32 @@ def load_examples(path: str | Path, check_videos: bool = True, require_output: b
     return examples
 
 
-def example_prompt(example: Example, think: bool = True, evaluation: bool = False) -> tuple[str, str]:
-    """(template name, prompt text) for an example, as VideoChat-R1 was trained (or, `evaluation`, evaluated).
-
-    ground: training lower-cases the query and removes one trailing period; the paper's evaluation asks with
-    the raw sentence (reference §2.1), so `evaluation=True` keeps it as written. qa: the grounded-QA template
-    with the <glue> evidence request; track: the training template with the first box as start.
-    """
-    from vcr_cli import prompts
-
+def example_fields(example: Example) -> dict[str, Any]:
+    """What a task's prompt is filled with: ground `query`; qa `question`, `options`; track `object` and `box`
+    (the first box, the start given to the model)."""
     if example.task == "ground":
-        if evaluation:
-            return prompts.render_ground(example.query or "", think)
-        return prompts.render_ground_training(example.query or "", think)
+        return {"query": example.query or ""}
     if example.task == "qa":
-        return prompts.render_gqa(example.question or "", example.options or [], think=think, glue=True)
+        return {"question": example.question or "", "options": example.options or []}
     if example.task == "track":
-        return prompts.render_track(example.object or "", example.solution["boxes"][0], think)
+        return {"object": example.object or "", "box": example.solution["boxes"][0]}
     raise UsageError(f"unknown task {example.task!r}")
+
+
+def example_prompt(example: Example, think: bool = True, evaluation: bool = False,
+                   family: Family | None = None) -> tuple[str, str]:
+    """(template name, prompt text) for an example, as the model family (default VideoChat-R1) was trained (or,
+    `evaluation`, evaluated): `Family.train_prompt`.
+
+    VideoChat-R1: ground training lower-cases the query and removes one trailing period; the paper's evaluation
+    asks with the raw sentence (reference §2.1), so `evaluation=True` keeps it as written. qa: the grounded-QA
+    template with the <glue> evidence request; track: the training template with the first box as start.
+    """
+    if family is None:
+        from vcr_cli.runtime import default_family
+
+        family = default_family()
+    return family.train_prompt(example.task, evaluation=evaluation, think=think, **example_fields(example))
 
 
 def count_tasks(examples: list[Example]) -> dict[str, int]:

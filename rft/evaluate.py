@@ -1,11 +1,13 @@
-"""`vcr rft eval`: run a model on every example of a data file and score it like VideoChat-R1's evaluation.
+"""`vcr rft eval`: run a model on every example of a data file and score it as its family's evaluation does.
 
-Each example goes through the same path as `vcr ground/track/ask`: the paper's evaluation prompt
-(`rft.data.example_prompt(..., evaluation=True)`: grounding asks with the raw sentence, case and final period
-kept, where training lower-cases it), the training sampling rule and budget (`vcr_cli.video.sample_video`;
-tracking rows: the paper's 7 frames at the nominal fps 2, `vcr_cli.video.sample_tracking`), and
-`vcr_cli.runtime.Runtime.generate` (the checkpoint's own generation settings). The predictions file holds
-the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-scores it without a model.
+Each example goes through the same path as `vcr ground/track/ask`, with the model family's evaluation recipe
+(`Family.training`, found from the checkpoint or given with --family): its evaluation prompt (`rft.data.
+example_prompt(..., evaluation=True)`; VideoChat-R1 asks grounding with the raw sentence, case and final period
+kept, where training lower-cases it; TimeLens2 asks TimeLens's grounder prompt, as its Charades-TimeLens numbers
+were made), its chat layout, its evaluation frame rule (`vcr_cli.video.sample_video`; VideoChat-R1's tracking
+rows: the paper's 7 frames at the nominal fps 2, `vcr_cli.video.sample_tracking`; TimeLens2: 4 fps), its time
+contract, and `vcr_cli.runtime.Runtime.generate` (the checkpoint's own generation settings). The predictions file
+holds the data lines as read plus `"output"` (the raw text), so `vcr rft score` re-scores it without a model.
 """
 
 from __future__ import annotations
@@ -16,24 +18,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rft.config import require_trainable
-from vcr_cli.sampling import FPS, FPS_MAX_FRAMES
 
 
 def evaluate(data_path, model, quant="4bit", device="auto", think=True, predictions_path=None, *,
-             fps: float = FPS, max_frames: int = FPS_MAX_FRAMES, max_pixels: int | None = None,
-             max_new_tokens: int = 2048) -> dict:
-    """Metrics (`rft.metrics.score_predictions`: percent, strict parsing) of `model` on the data file."""
+             fps: float | None = None, max_frames: int | None = None, max_pixels: int | None = None,
+             max_new_tokens: int | None = None, family: str | None = None) -> dict:
+    """Metrics (`rft.metrics.score_predictions`: percent, strict parsing) of `model` on the data file.
+
+    `fps` / `max_frames` / `max_pixels` change the family's evaluation frame rule; `max_new_tokens` None: the
+    family's budget."""
     from rft.data import example_prompt, load_examples
     from rft.metrics import score_predictions
+    from rft.train import check_tasks
     from vcr_cli.console import console, plural, progress_step, quiet_libraries, status
+    from vcr_cli.families import RFT_TASK_ROLES
     from vcr_cli.runtime import load_runtime
     from vcr_cli.video import sample_tracking, sample_video
 
     quiet_libraries()
     examples = load_examples(data_path)
-    require_trainable(model)
+    model_family = require_trainable(model, family)
+    check_tasks(model_family, {e.task: 1 for e in examples}, str(data_path))
+    rule = model_family.training.eval_sampling
     with status(f"Loading {model or 'model'} ({quant})..."):
-        runtime = load_runtime(model, quant=quant, device=device)
+        runtime = load_runtime(model, quant=quant, device=device, family=model_family.name)
+    budget = runtime.new_token_budget(max_new_tokens)
     lines = []
     decoded: tuple[tuple[str, bool], object] | None = None  # consecutive lines often share a video: decode it once
     with progress_step(f"evaluating {plural(len(examples), 'example')}", total=len(examples)) as advance:
@@ -41,9 +50,11 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
             key = (str(example.video), example.task == "track")
             if decoded is None or decoded[0] != key:
                 decoded = (key, sample_tracking(example.video, max_pixels=max_pixels) if example.task == "track"
-                           else sample_video(example.video, fps=fps, max_frames=max_frames, max_pixels=max_pixels))
-            _, prompt = example_prompt(example, think, evaluation=True)  # grounding: the raw sentence
-            example.output = runtime.generate(prompt, decoded[1], max_new_tokens=max_new_tokens).text
+                           else sample_video(example.video, fps=fps, max_frames=max_frames, max_pixels=max_pixels,
+                                             rule=rule))
+            _, prompt = example_prompt(example, think, evaluation=True, family=model_family)
+            layout = model_family.layout(RFT_TASK_ROLES[example.task])
+            example.output = runtime.generate(prompt, decoded[1], max_new_tokens=budget, layout=layout).text
             lines.append({**example.raw, "video": _video_for(example, predictions_path), "output": example.output})
             advance(done)
     if predictions_path is not None:

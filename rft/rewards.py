@@ -55,7 +55,8 @@ from typing import Any
 
 from rft.metrics import mean_box_iou, merge_intervals, multi_interval_iou
 from vcr_cli.errors import UsageError
-from vcr_cli.families import timelens2
+from vcr_cli.families import GROUND, timelens2
+from vcr_cli.families import get as get_family
 from vcr_cli.parsing import (
     FORMAT_ANSWER,
     FORMAT_ANSWER_GLUE,
@@ -268,9 +269,14 @@ def wasserstein_span_reward(pred: Sequence[Sequence[float]], gt: Sequence[Sequen
     return math.exp(-beta * wasserstein_1(pred, gt) / gt_length)
 
 
-def _timelens2_answer(text: str) -> Spans | None:
-    """The answer's spans when TimeLens2's validity rule holds (non-empty, every s < e), else None."""
-    spans = timelens2.parse_ground(text, strict=True)
+def answer_spans(text: str, family: str | None = None) -> Spans | None:
+    """The answer's spans, read by the row's model family's grounding parser (strict; default TimeLens2's JSON
+    spans), when TimeLens2's validity rule holds (non-empty, every s < e), else None. A single-span family (e.g.
+    TimeLens-8B, whose RL rewards the first span) gives its first span only."""
+    reader = get_family(family) if family else timelens2.FAMILY
+    spans = [(min(s, e), max(s, e)) for s, e in reader.parse(GROUND, text, strict=True)]
+    if not reader.capabilities.multi_span:
+        spans = spans[:1]
     return spans if timelens2.is_valid(spans) else None
 
 
@@ -278,33 +284,30 @@ def _ground_truth(solution: dict) -> Spans:
     return [(float(solution["start"]), float(solution["end"]))]
 
 
-def _tiou(text: str, solution: dict, think: bool) -> float:
-    spans = _timelens2_answer(text)
-    return temporal_iou_multi(spans, _ground_truth(solution)) if spans is not None else 0.0
-
-
-def _twass1(text: str, solution: dict, think: bool) -> float:
-    spans = _timelens2_answer(text)
-    return wasserstein_span_reward(spans, _ground_truth(solution)) if spans is not None else 0.0
-
-
-def _parse_penalty(text: str, solution: dict, think: bool) -> float:
-    return 0.0 if _timelens2_answer(text) is not None else -1.0
+def _per_answer(completions: Sequence, kwargs: dict, score: Callable[[Spans | None, dict], float]):
+    """Apply `score(answer spans or None, solution)` to the ground samples, each read by its row's family."""
+    n = len(completions)
+    rows = zip(completions, _column(kwargs, "task", n), _column(kwargs, "solution", n), _column(kwargs, "family", n))
+    return [None if task not in (None, "ground") else
+            score(answer_spans(completion_text(completion), family), _solution(solution))
+            for completion, task, solution, family in rows]
 
 
 def tiou(completions: Sequence, **kwargs) -> list[float | None]:
-    """TimeLens2's span IoU of the JSON answer with ``solution.start/end`` (0 when the answer is invalid)."""
-    return _per_task("ground", completions, kwargs, _tiou)
+    """TimeLens2's span IoU of the answer with ``solution.start/end`` (0 when the answer is invalid)."""
+    return _per_answer(completions, kwargs, lambda spans, solution: 0.0 if spans is None else
+                       temporal_iou_multi(spans, _ground_truth(solution)))
 
 
 def twass1(completions: Sequence, **kwargs) -> list[float | None]:
     """TimeLens2's Wasserstein span reward, β = 1 (0 when the answer is invalid)."""
-    return _per_task("ground", completions, kwargs, _twass1)
+    return _per_answer(completions, kwargs, lambda spans, solution: 0.0 if spans is None else
+                       wasserstein_span_reward(spans, _ground_truth(solution)))
 
 
 def parse_penalty(completions: Sequence, **kwargs) -> list[float | None]:
-    """0 when the answer parses as TimeLens2's valid JSON spans, -1 otherwise."""
-    return _per_task("ground", completions, kwargs, _parse_penalty)
+    """0 when the answer parses as valid spans (TimeLens2's rule), -1 otherwise."""
+    return _per_answer(completions, kwargs, lambda spans, solution: 0.0 if spans is not None else -1.0)
 
 
 # ---------------------------------------------------------------- registry

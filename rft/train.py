@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import ProgressCallback, TrainerCallback
 
-from rft.config import RftConfig, require_trainable
+from rft.config import RftConfig, load_for_family, require_trainable
 from vcr_cli.errors import ModelLoadError, UsageError, VcrError, first_line
 
 if TYPE_CHECKING:
     from rft.data import Example
+    from vcr_cli.families import Family
 
 DEFAULT_OUTPUT_DIR = "runs/rft"
 CONFIG_FILE = "rft_config.yaml"
@@ -53,24 +54,51 @@ def default_rewards(tasks: set[str]) -> list[str]:
     return [name for name in DEFAULT_REWARDS if name.split("_", 1)[0] in tasks]
 
 
-def build_dataset(examples: list[Example], think: bool):
+def build_dataset(examples: list[Example], think: bool, family: Family | None = None):
     """A `datasets.Dataset` for VideoGRPOTrainer: prompt (one user turn), video path, and the reward columns.
 
-    `solution` differs in shape between tasks, so it is stored as JSON (decoded back to dicts on access).
+    Prompts are the family's training prompts (default VideoChat-R1); `layout` says where the family's chat puts
+    the video (`Family.layout`), `family` tells the span rewards whose parser reads the answer. `solution` differs
+    in shape between tasks, so it is stored as JSON (decoded back to dicts on access).
     """
     import datasets
 
     from rft.data import example_prompt
+    from vcr_cli.families import RFT_TASK_ROLES
 
+    if family is None:
+        from vcr_cli.runtime import default_family
+
+        family = default_family()
     rows = []
     for example in examples:
-        template, prompt = example_prompt(example, think)
+        template, prompt = example_prompt(example, think, family=family)
         rows.append({"prompt": [{"role": "user", "content": prompt}], "video": str(example.video),
-                     "task": example.task, "solution": example.solution, "think": think, "template": template})
+                     "task": example.task, "solution": example.solution, "think": think, "template": template,
+                     "family": family.name, "layout": family.layout(RFT_TASK_ROLES[example.task])})
     features = datasets.Features({"prompt": datasets.Json(), "video": datasets.Value("string"),
                                   "task": datasets.Value("string"), "solution": datasets.Json(),
-                                  "think": datasets.Value("bool"), "template": datasets.Value("string")})
+                                  "think": datasets.Value("bool"), "template": datasets.Value("string"),
+                                  "family": datasets.Value("string"), "layout": datasets.Value("string")})
     return datasets.Dataset.from_list(rows, features=features)
+
+
+def check_tasks(family: Family, counts: dict[str, int], data: str) -> None:
+    """UsageError when the data holds tasks the family has no training recipe for."""
+    foreign = {task: n for task, n in counts.items() if task not in family.training.tasks}
+    if foreign:
+        held = ", ".join(f"{task} {n}" for task, n in foreign.items())
+        raise UsageError(f"{data} holds {held} line(s), but vcr rft trains the {family.name} family on "
+                         f"{', '.join(family.training.tasks)} data only; set `tasks: [{family.training.tasks[0]}]` "
+                         "in the config or use another checkpoint")
+
+
+def video_sampling(cfg: RftConfig, family: Family):
+    """How a run samples its videos: the family's training frame rule with the config's budget."""
+    from rft.trainer import VideoSampling
+
+    return VideoSampling(fps=cfg.fps, max_frames=cfg.max_frames, total_pixels=cfg.total_pixels,
+                         min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels, rule=family.training.train_sampling)
 
 
 def prompts_per_step(args) -> int:
@@ -207,9 +235,10 @@ def zero_stage(args) -> int | None:
 
 
 def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tuple[Any, Any]:
-    """(model, processor): the base model in `precision.load` (`training_precision`), NF4 under QLoRA."""
+    """(model, processor): the base model in `precision.load` (`training_precision`), NF4 under QLoRA; any
+    family's architecture (`AutoModelForImageTextToText`, as inference loads it)."""
     import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from vcr_cli.runtime import names_a_folder, quantization_config, resolve_model_id
 
@@ -217,7 +246,7 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
     local = Path(model_id).expanduser()
     if names_a_folder(model_id) and not local.is_dir():
         raise UsageError(f"model directory not found: {local}")
-    require_trainable(model_id)
+    require_trainable(model_id, cfg.family)
     # absolute: the adapter records this as its base (`base_model_name_or_path`), read later from any folder
     source = str(local.resolve()) if local.is_dir() else model_id
     device = args.device.type
@@ -229,7 +258,7 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
         kwargs["device_map"] = {"": args.device}  # bitsandbytes weights are placed at load time
     try:
         processor = AutoProcessor.from_pretrained(source)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, **kwargs)
+        model = AutoModelForImageTextToText.from_pretrained(source, **kwargs)
     except Exception as exc:  # OSError (not found / offline), ValueError, safetensors errors ...
         reason = first_line(exc)
         raise ModelLoadError(f"cannot load the base model {model_id!r} ({type(exc).__name__}: {reason})") from None
@@ -381,7 +410,7 @@ class PlainModes(TrainerCallback):
 
 # -- the run --------------------------------------------------------------------------------------------
 def run_training(data_path=None, config_path=None, model=None, output_dir=None, max_steps=None, full=False,
-                 quant=None, resume=False, device="auto") -> Path:
+                 quant=None, resume=False, device="auto", family=None) -> Path:
     """Fine-tune with GRPO; returns the output folder (final adapter, or full model with `full`).
 
     Arguments left at None (and `full=False`) keep the config file's value; the rest override it.
@@ -390,9 +419,10 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
     from vcr_cli.runtime import resolve_device, resolve_model_id
 
     quiet_libraries()
-    cfg = RftConfig.load(config_path, model=model, data=str(data_path) if data_path is not None else None,
-                         output_dir=str(output_dir) if output_dir is not None else None, max_steps=max_steps,
-                         full=True if full else None, quant=quant)
+    cfg, model_family = load_for_family(
+        config_path, model=model, family=family, data=str(data_path) if data_path is not None else None,
+        output_dir=str(output_dir) if output_dir is not None else None, max_steps=max_steps,
+        full=True if full else None, quant=quant)
     if cfg.data is None:
         raise UsageError("no training data: give the DATA file (or `data:` in the config)")
     out = Path(cfg.output_dir or DEFAULT_OUTPUT_DIR)
@@ -421,7 +451,8 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
         if not examples:
             raise UsageError(f"{cfg.data} has no examples of the tasks {', '.join(cfg.tasks)}")
     counts = count_tasks(examples)
-    reward_names = cfg.rewards or default_rewards(set(counts))
+    check_tasks(model_family, counts, cfg.data)
+    reward_names = cfg.rewards or list(model_family.training.rewards) or default_rewards(set(counts))
     reward_funcs, reward_weights = build_rewards(reward_names, cfg.reward_weights)
 
     args = grpo_args(cfg, out, resolved_device, reward_weights)  # before the model: DeepSpeed ZeRO-3 init
@@ -431,16 +462,15 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
                          "or on one with CUDA_VISIBLE_DEVICES=0")
     policy, processor = load_policy(cfg, args)
     rows, fill_notice = fill_steps(examples, prompts_per_step(args))
-    dataset = build_dataset(rows, cfg.think)
+    dataset = build_dataset(rows, cfg.think, model_family)
 
-    from rft.trainer import VideoGRPOTrainer, VideoSampling
+    from rft.trainer import VideoGRPOTrainer
 
     stopper = StopOnInterrupt()
     trainer = VideoGRPOTrainer(
         model=policy, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
         peft_config=None if cfg.full else lora_config(cfg), callbacks=[stopper, PlainModes()],
-        video_sampling=VideoSampling(fps=cfg.fps, max_frames=cfg.max_frames, total_pixels=cfg.total_pixels,
-                                     min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels),
+        video_sampling=video_sampling(cfg, model_family), family=model_family,
     )
     stopper.accelerator = trainer.accelerator
     trainer.remove_callback(ProgressCallback)
@@ -450,7 +480,8 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
         out.mkdir(parents=True, exist_ok=True)
         _write_config(cfg, out / CONFIG_FILE, loss_settings(trainer.args))
         what = "all weights" if cfg.full else ("QLoRA (4-bit base)" if cfg.quant == "4bit" else "LoRA")
-        console.print(f"training {what} of {resolve_model_id(cfg.model)} on {plural(len(examples), 'example')} "
+        console.print(f"training {what} of {resolve_model_id(cfg.model)} ({model_family.title}) on "
+                      f"{plural(len(examples), 'example')} "
                       f"({', '.join(f'{t} {n}' for t, n in counts.items())}) with rewards "
                       f"{', '.join(map(str, reward_names))}; {cfg.num_generations} generations per prompt; "
                       f"output {out}", soft_wrap=True, markup=False)
@@ -521,12 +552,14 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m rft.train [DATA] --config FILE ...` (the entry point for `accelerate launch -m rft.train`)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m rft.train", description="GRPO fine-tuning of VideoChat-R1 "
-                                     "on a vcr JSONL file (same as `vcr rft train`).")
+    parser = argparse.ArgumentParser(prog="python -m rft.train", description="GRPO fine-tuning of a video model "
+                                     "(VideoChat-R1, or a Qwen3-VL grounder) on a vcr JSONL file (same as "
+                                     "`vcr rft train`).")
     parser.add_argument("data", nargs="?", help="training JSONL (default: `data:` in the config)")
     parser.add_argument("--config", "-c", help="settings (YAML); the flags below override it")
     parser.add_argument("--output-dir", help=f"checkpoints and the final adapter (default {DEFAULT_OUTPUT_DIR})")
     parser.add_argument("--model", "-m", help="base model: hub id or local checkpoint folder")
+    parser.add_argument("--family", help="model family (default: found from the checkpoint)")
     parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
     parser.add_argument("--full", action="store_true", help="fine-tune all weights instead of a LoRA adapter")
     parser.add_argument("--quant", choices=["none", "4bit"], help="4bit: QLoRA (an NF4 base under the adapter)")
@@ -538,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = run_training(data_path=opts.data, config_path=opts.config, model=opts.model,
                            output_dir=opts.output_dir, max_steps=opts.max_steps, full=opts.full, quant=opts.quant,
-                           resume=opts.resume, device=opts.device)
+                           resume=opts.resume, device=opts.device, family=opts.family)
     except KeyboardInterrupt:
         return 130
     except VcrError as exc:

@@ -48,9 +48,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from trl import GRPOTrainer
 
+from vcr_cli.runtime import TEXT_FIRST, VIDEO_FIRST
 from vcr_cli.sampling import FPS, FPS_MAX_FRAMES, MIN_PIXELS, TOTAL_PIXELS
 
 if TYPE_CHECKING:
+    from vcr_cli.families import Family, SamplingRule
     from vcr_cli.video import SampledVideo
 
 VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
@@ -68,9 +70,11 @@ class VideoSampling:
     total_pixels: int = TOTAL_PIXELS
     min_pixels: int = MIN_PIXELS
     max_pixels: int | None = None
+    rule: SamplingRule | None = None  # the family's training frame rule (None: VideoChat-R1's); the numbers above
+    # set its budget
 
     def sample(self, path: str | Path, tracking: bool = False) -> SampledVideo:
-        """Probe, plan and decode a video with this budget (vcr_cli's sampling rule and decoder).
+        """Probe, plan and decode a video with this budget and rule (vcr_cli's sampling and decoder).
 
         `tracking`: the paper's 7 tracking frames at this budget and the nominal fps 2
         (`vcr_cli.video.sample_tracking`, the rule `vcr rft eval` and `vcr track` use too) instead of a clip at `fps`.
@@ -81,11 +85,12 @@ class VideoSampling:
             return sample_tracking(path, total_pixels=self.total_pixels, min_pixels=self.min_pixels,
                                    max_pixels=self.max_pixels)
         return sample_video(path, fps=self.fps, max_frames=self.max_frames, max_pixels=self.max_pixels,
-                            total_pixels=self.total_pixels, min_pixels=self.min_pixels)
+                            total_pixels=self.total_pixels, min_pixels=self.min_pixels, rule=self.rule)
 
 
-def attach_video(prompt: list[dict], video: str, tracking: bool = False) -> list[dict]:
-    """The conversational prompt with `video` appended to its last user turn (text first, then video).
+def attach_video(prompt: list[dict], video: str, tracking: bool = False, layout: str = TEXT_FIRST) -> list[dict]:
+    """The conversational prompt with `video` added to its last user turn: after the text (text first, as
+    VideoChat-R1 was trained) or, `layout` "video_first", before it (the Qwen3-VL families).
 
     `tracking` marks a tracking example's video (sampled as the paper's 7 tracking frames).
     """
@@ -94,7 +99,8 @@ def attach_video(prompt: list[dict], video: str, tracking: bool = False) -> list
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
     block = {"type": "video", "video": video, **({"frames": "tracking"} if tracking else {})}
-    return [*head, {**last, "content": [*content, block]}]
+    content = [block, *content] if layout == VIDEO_FIRST else [*content, block]
+    return [*head, {**last, "content": content}]
 
 
 def has_video(prompt: Any) -> bool:
@@ -104,15 +110,16 @@ def has_video(prompt: Any) -> bool:
         for m in prompt)
 
 
-def split_video_prompt(prompt: list[dict]) -> tuple[str, str, bool]:
-    """(user text, video path, tracking) of a single-turn prompt made by `attach_video`."""
+def split_video_prompt(prompt: list[dict]) -> tuple[str, str, bool, str]:
+    """(user text, video path, tracking, layout) of a single-turn prompt made by `attach_video`."""
     if len(prompt) != 1 or prompt[0].get("role") != "user":
         raise ValueError("VideoGRPOTrainer expects one user turn per prompt (the video question)")
     texts = [part["text"] for part in prompt[0]["content"] if part.get("type") == "text"]
     videos = [part for part in prompt[0]["content"] if part.get("type") == "video"]
     if len(videos) != 1:
         raise ValueError(f"each prompt needs exactly one video, got {len(videos)}")
-    return "".join(texts), str(videos[0]["video"]), videos[0].get("frames") == "tracking"
+    layout = VIDEO_FIRST if prompt[0]["content"][0].get("type") == "video" else TEXT_FIRST
+    return "".join(texts), str(videos[0]["video"]), videos[0].get("frames") == "tracking", layout
 
 
 @contextlib.contextmanager
@@ -134,11 +141,24 @@ def vision_trainable(model: torch.nn.Module) -> bool:
     return any(param.requires_grad for name, param in model.named_parameters() if re.search(r"(^|\.)visual\.", name))
 
 
-def video_outputs(features: list[torch.Tensor]):
-    """`mm_encoder_outputs["video"]` for rows whose videos the vision tower already encoded (one tensor per row)."""
+@dataclass(frozen=True)
+class VideoFeatures:
+    """The frozen vision tower's output for one video: its LLM-token embeddings and (Qwen3-VL) the deepstack
+    features, one tensor per tapped vision layer."""
+
+    embeddings: torch.Tensor
+    deepstack: tuple[torch.Tensor, ...] | None = None
+
+
+def video_outputs(features: list[VideoFeatures]):
+    """`mm_encoder_outputs["video"]` for rows whose videos the vision tower already encoded (one entry per row)."""
     from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-    return BaseModelOutputWithPooling(pooler_output=tuple(features))
+    out = BaseModelOutputWithPooling(pooler_output=tuple(f.embeddings for f in features))
+    if features and features[0].deepstack is not None:
+        out.deepstack_features = [tuple(f.deepstack[layer] for f in features)
+                                  for layer in range(len(features[0].deepstack))]
+    return out
 
 
 def upcast_trainable(model: torch.nn.Module) -> int:
@@ -160,7 +180,7 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     _VIDEO_CACHE_SIZE = 16  # decoded videos kept (uint8 frames at the training budget: ~17 MB each)
 
-    def __init__(self, *args, video_sampling: VideoSampling | None = None, **kwargs):
+    def __init__(self, *args, video_sampling: VideoSampling | None = None, family: Family | None = None, **kwargs):
         processor = kwargs.get("processing_class")
         training_args = kwargs.get("args")
         if processor is None or not hasattr(processor, "video_processor") or training_args is None:
@@ -178,12 +198,15 @@ class VideoGRPOTrainer(GRPOTrainer):
         # old policy, policy): encode each prompt video once per generation batch and reuse them. False: every
         # pass runs the vision tower on the pixels (needed when the vision tower trains).
         self.reuse_video_features = not vision_trainable(self.model)
-        self._generation_features: list[torch.Tensor] | None = None
-        from vcr_cli.runtime import Runtime
+        self._generation_features: list[VideoFeatures] | None = None
+        from vcr_cli.runtime import Runtime, default_family
 
+        self.family = family or default_family()
         self.video_sampling = video_sampling or VideoSampling()
-        # Only `build_inputs` is used: the exact encoding `vcr` uses at inference, put on the model's device.
-        self._encoder = Runtime(model=self.model, processor=processor, model_id="", quant="", device="")
+        # Only `build_inputs` is used: the exact encoding `vcr` uses at inference (the family's chat layout and
+        # time contract: `video_metadata` from the frames' real times), put on the model's device.
+        self._encoder = Runtime(model=self.model, processor=processor, model_id="", quant="", device="",
+                                family=self.family)
         self._video_cache: OrderedDict[tuple[str, bool], SampledVideo] = OrderedDict()
         self._video_batch: dict[str, Any] | None = None
 
@@ -200,24 +223,25 @@ class VideoGRPOTrainer(GRPOTrainer):
             self._video_cache.popitem(last=False)
         return video
 
-    def encode_prompt(self, text: str, video_path: str, tracking: bool = False):
+    def encode_prompt(self, text: str, video_path: str, tracking: bool = False, layout: str = TEXT_FIRST):
         """Processor output (input_ids, mm_token_type_ids and the video tensors) for one prompt."""
-        return self._encoder.build_inputs(text, self.sampled_video(video_path, tracking))
+        return self._encoder.build_inputs(text, self.sampled_video(video_path, tracking), layout)
 
     def hf_model(self):
         """The Qwen2.5-VL model under the PEFT / accelerate wrappers (its `generate`, `get_video_features`)."""
         model = self.accelerator.unwrap_model(self.model)
         return model.get_base_model() if hasattr(model, "get_base_model") else model
 
-    def encode_video(self, encoded) -> torch.Tensor:
+    def encode_video(self, encoded) -> VideoFeatures:
         """The vision tower's output for one encoded prompt's video (no gradient: the tower is frozen)."""
         with torch.no_grad(), self.accelerator.autocast():
             out = self.hf_model().get_video_features(encoded["pixel_values_videos"], encoded["video_grid_thw"],
                                                      return_dict=True)
-        return out.pooler_output[0]
+        deepstack = getattr(out, "deepstack_features", None)
+        return VideoFeatures(out.pooler_output[0], tuple(layer[0] for layer in deepstack) if deepstack else None)
 
     @contextlib.contextmanager
-    def _generate_with_features(self, features: list[torch.Tensor] | None) -> Iterator[None]:
+    def _generate_with_features(self, features: list[VideoFeatures] | None) -> Iterator[None]:
         """Inside the block, the model's `generate` uses these per-row video features instead of pixels."""
         if features is None:
             yield
@@ -246,7 +270,8 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs):
         if "video" not in inputs[0]:
             return super()._generate_and_score_completions(inputs)
-        inputs = [{**row, "prompt": attach_video(row["prompt"], row["video"], tracking=row.get("task") == "track")}
+        inputs = [{**row, "prompt": attach_video(row["prompt"], row["video"], tracking=row.get("task") == "track",
+                                                 layout=row.get("layout") or TEXT_FIRST)}
                   for row in inputs]
         with self._video_scope(None):
             output = super()._generate_and_score_completions(inputs)  # _tokenize_prompts fills _video_batch
@@ -265,29 +290,27 @@ class VideoGRPOTrainer(GRPOTrainer):
             return super()._tokenize_prompts(prompts)
         prompt_ids, mm_token_type_ids, per_sample = [], [], {key: [] for key in (*VIDEO_KEYS, FEATURES_KEY)}
         previous_key, encoded = None, None
-        features: dict[tuple[str, bool], torch.Tensor] = {}  # one vision pass per distinct video
+        features: dict[tuple, VideoFeatures] = {}  # one vision pass per distinct video
         for prompt in prompts:
             key = split_video_prompt(prompt)
             if key != previous_key:  # a prompt repeats num_generations times in a row: encode it once
                 encoded, previous_key = self.encode_prompt(*key), key
-                if self.reuse_video_features and key[1:] not in features:
-                    features[key[1:]] = self.encode_video(encoded)
+                if self.reuse_video_features and key[1:3] not in features:
+                    features[key[1:3]] = self.encode_video(encoded)
             prompt_ids.append(encoded["input_ids"][0].tolist())
             mm_token_type_ids.append(encoded["mm_token_type_ids"][0].tolist())
             for name in VIDEO_KEYS:
-                per_sample[name].append(encoded[name])
+                if name in encoded:  # second_per_grid_ts: Qwen2.5-VL only (Qwen3-VL's time is in the text)
+                    per_sample[name].append(encoded[name])
             if self.reuse_video_features:
-                per_sample[FEATURES_KEY].append(features[key[1:]])
+                per_sample[FEATURES_KEY].append(features[key[1:3]])
         # Kept per sample so they survive TRL's shuffle and split into micro-batches (see compute_loss)
         pixels = FEATURES_KEY if self.reuse_video_features else "pixel_values_videos"
-        self._video_batch = {
-            pixels: per_sample[pixels],
-            "video_grid_thw": torch.cat(per_sample["video_grid_thw"]),
-            "second_per_grid_ts": torch.cat(per_sample["second_per_grid_ts"]),
-        }
+        self._video_batch = {pixels: per_sample[pixels], "video_grid_thw": torch.cat(per_sample["video_grid_thw"])}
+        if per_sample["second_per_grid_ts"]:
+            self._video_batch["second_per_grid_ts"] = torch.cat(per_sample["second_per_grid_ts"])
         multimodal_fields = {
-            "video_grid_thw": self._video_batch["video_grid_thw"],
-            "second_per_grid_ts": self._video_batch["second_per_grid_ts"],
+            **{key: self._video_batch[key] for key in VIDEO_KEYS[1:] if key in self._video_batch},
             "mm_token_type_ids": mm_token_type_ids,  # a per-token list: TRL left-pads it like input_ids
         }
         if self.reuse_video_features:
@@ -298,7 +321,7 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         keys = [key for key in (FEATURES_KEY, "pixel_values_videos") if key in inputs]
-        video = {key: inputs[key] for key in (*keys, "video_grid_thw", "second_per_grid_ts")} if keys else None
+        video = {key: inputs[key] for key in (*keys, *VIDEO_KEYS[1:]) if key in inputs} if keys else None
         with self._video_scope(video):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
@@ -317,10 +340,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         logps, entropies, aux_losses = [], [], []
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
-            chunk_video = {
-                "video_grid_thw": video["video_grid_thw"][start:end],
-                "second_per_grid_ts": video["second_per_grid_ts"][start:end],
-            }
+            chunk_video = {key: video[key][start:end] for key in VIDEO_KEYS[1:] if key in video}
             if FEATURES_KEY in video:  # the frozen tower's output, computed once this step
                 chunk_video["mm_encoder_outputs"] = {"video": video_outputs(video[FEATURES_KEY][start:end])}
             else:

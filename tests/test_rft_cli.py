@@ -198,11 +198,11 @@ def test_train_passes_options(tmp_path, stub):
     data = _jsonl(tmp_path / "d.jsonl", [GROUND])
     result = runner.invoke(app, ["rft", "train", str(data), "--config", "rft.yaml", "--model", "m",
                                  "--output-dir", str(tmp_path / "out"), "--max-steps", "3", "--quant", "4bit",
-                                 "--resume", "--device", "cpu"])
+                                 "--resume", "--device", "cpu", "--family", "timelens2"])
     assert result.exit_code == 0, result.output
     assert calls["run_training"] == {"data_path": data, "config_path": Path("rft.yaml"), "model": "m",
                                      "output_dir": tmp_path / "out", "max_steps": 3, "full": False, "quant": "4bit",
-                                     "resume": True, "device": "cpu"}
+                                     "resume": True, "device": "cpu", "family": "timelens2"}
     assert f"saved to {tmp_path / 'out' / 'final'}" in result.stderr
 
 
@@ -212,7 +212,7 @@ def test_train_defaults_and_optional_data_and_output_dir(tmp_path, stub):
     assert result.exit_code == 0, result.output
     assert calls["run_training"] == {"data_path": Path("d.jsonl"), "config_path": None, "model": None,
                                      "output_dir": Path("o"), "max_steps": None, "full": True, "quant": None,
-                                     "resume": False, "device": "auto"}
+                                     "resume": False, "device": "auto", "family": None}
     # DATA and --output-dir may come from the config (`data:`, `output_dir:`), as for `python -m rft.train`
     result = runner.invoke(app, ["rft", "train", "--config", "c.yaml"])
     assert result.exit_code == 0, result.output
@@ -232,10 +232,11 @@ def test_eval_writes_metrics(tmp_path, stub):
     data = _jsonl(tmp_path / "d.jsonl", [GROUND])
     out, preds = tmp_path / "m.json", tmp_path / "p.jsonl"
     result = runner.invoke(app, ["rft", "eval", str(data), "--model", "ckpt", "-o", str(out), "--predictions",
-                                 str(preds), "--no-think"])
+                                 str(preds), "--no-think", "--family", "timelens"])
     assert result.exit_code == 0, result.output
     assert calls["evaluate"] == {"data_path": data, "model": "ckpt", "quant": "4bit", "device": "auto",
-                                 "think": False, "predictions_path": preds, "max_new_tokens": 2048}
+                                 "think": False, "predictions_path": preds, "max_new_tokens": None,
+                                 "family": "timelens"}
     assert json.loads(out.read_text()) == METRICS
     assert "mIoU" in result.stdout
 

@@ -216,7 +216,8 @@ def test_eval_several_models_one_table(tmp_path, fake_evaluate):
     assert result.exit_code == 0, result.output
     assert [(model, path) for model, path, _ in fake_evaluate] == [
         ("runs/a", preds / "runs_a.jsonl"), ("org/model-b", preds / "org_model-b.jsonl")]
-    assert fake_evaluate[0][2] == {"quant": "4bit", "device": "auto", "think": False, "max_new_tokens": 2048}
+    assert fake_evaluate[0][2] == {"quant": "4bit", "device": "auto", "think": False, "max_new_tokens": None,
+                                   "family": None}
     assert table.read_text().splitlines()[1:] == [
         "runs/a,videochat-r1,5,40.0,40.0,20.0,28.0,3", "runs/a,timelens,5,60.0,40.0,20.0,40.0,1",
         "org/model-b,videochat-r1,5,80.0,80.0,40.0,60.0,0", "org/model-b,timelens,5,80.0,80.0,40.0,60.0,0"]

@@ -170,8 +170,13 @@ def checkpoint_config(model_id: str) -> tuple[dict, str | None]:
 def resolve_family(model: str | None, family: str | None = None) -> Family:
     """The model family of --model (or $VCR_MODEL, or the default), `family` (--family) overriding the guess;
     a UsageError before any slow import when it does not fit."""
+    from vcr_cli.families import known_checkpoint
+
     model_id = resolve_model_id(model)
     _family_name(family)
+    known = None if names_a_folder(model_id) else known_checkpoint(model_id)
+    if known is not None:  # a published id: its model_type is known without fetching its files
+        return _resolve_family(model_id, {"model_type": known.model_type}, family, None)
     config, base_id = checkpoint_config(model_id)
     return _resolve_family(model_id, config, family, base_id)
 

@@ -22,17 +22,19 @@ from vcr_cli.families._base import (
     CHOICE_GLUE,
     GROUND,
     OPEN,
+    RFT_TASK_ROLES,
     ROLES,
     TRACK,
     Capabilities,
     ChoiceAnswer,
     Family,
     SamplingRule,
+    TrainingRecipe,
 )
 
-__all__ = ["CHOICE", "CHOICE_GLUE", "DEFAULT_MODEL", "GROUND", "OPEN", "ROLES", "TRACK", "Capabilities",
-           "ChoiceAnswer", "Family", "SamplingRule", "all_families", "families_supporting", "get", "names",
-           "read_config", "resolve"]
+__all__ = ["CHOICE", "CHOICE_GLUE", "DEFAULT_MODEL", "GROUND", "OPEN", "RFT_TASK_ROLES", "ROLES", "TRACK",
+           "Capabilities", "ChoiceAnswer", "Family", "SamplingRule", "TrainingRecipe", "all_families",
+           "families_supporting", "get", "known_checkpoint", "names", "read_config", "resolve"]
 
 DEFAULT_MODEL = "OpenGVLab/VideoChat-R1_7B"  # what vcr runs without --model / $VCR_MODEL
 
@@ -72,7 +74,8 @@ def families_supporting(role: str) -> list[str]:
     return [family.name for family in all_families() if family.supports(role)]
 
 
-def _by_checkpoint(model_id: str | None) -> Family | None:
+def known_checkpoint(model_id: str | None) -> Family | None:
+    """The family of a published checkpoint id (`Family.checkpoints`), None for any other id."""
     if not model_id:
         return None
     wanted = model_id.strip().rstrip("/").lower()
@@ -109,7 +112,7 @@ def resolve(model_id: str | None, config: dict | None, override: str | None = No
     for checkpoint in (model_id, adapter_base):
         if checkpoint and checkpoint.strip().rstrip("/") in UNSUPPORTED and not override:
             raise UsageError(UNSUPPORTED[checkpoint.strip().rstrip("/")])
-    family = (get(override) if override else None) or _by_checkpoint(model_id) or _by_checkpoint(adapter_base)
+    family = (get(override) if override else None) or known_checkpoint(model_id) or known_checkpoint(adapter_base)
     fitting = [f.name for f in all_families() if f.model_type == model_type]
     if family is None:
         family = next((f for f in all_families() if f.default and f.model_type == model_type), None)

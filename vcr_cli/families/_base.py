@@ -48,7 +48,7 @@ class Capabilities:
     think_optional: bool = False  # --think / --no-think choose between two trained prompts
     glue: bool = False  # multiple-choice answers carry <glue> evidence spans
     rounds: int = 1  # default perception rounds (1: a single pass)
-    trainable: bool = False  # `vcr rft` knows its training prompts and rewards
+    trainable: bool = False  # `vcr rft` knows its training prompts and rewards (`Family.training`)
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -109,6 +109,38 @@ class SamplingRule:
                 "frame_max_pixels": self.frame_max_pixels, "total_pixels": self.total_pixels, "source": self.source}
 
 
+# `vcr rft` data tasks and the role whose chat layout each is trained in.
+RFT_TASK_ROLES = {"ground": GROUND, "qa": CHOICE, "track": TRACK}
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """How `vcr rft` trains and evaluates a family: per rft data task (ground, qa, track) the prompt training asks
+    and the one its published evaluation asks, the frame rules of each, the rewards a config names by default and
+    the `rft.config.RftConfig` settings that differ from VideoChat-R1's GRPO recipe (the config's defaults).
+
+    A prompt is `render(think=..., **fields) -> (template name, prompt)`, fields by task: ground `query`;
+    qa `question`, `options`; track `object`, `box` (the first box, normalised)."""
+
+    train_prompts: Mapping[str, Callable[..., tuple[str, str]]]
+    eval_prompts: Mapping[str, Callable[..., tuple[str, str]]]
+    train_sampling: SamplingRule
+    eval_sampling: SamplingRule
+    rewards: tuple[str, ...] = ()  # () : the paper's rewards of the tasks in the data (`rft.rewards`)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # where the recipe's numbers come from
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.train_prompts)
+
+    def config_defaults(self) -> dict[str, Any]:
+        """RftConfig values for this family: the training frame rule's budget, then `settings`."""
+        rule = self.train_sampling
+        return {"fps": rule.fps, "max_frames": rule.max_frames, "total_pixels": rule.total_pixels,
+                "min_pixels": rule.min_pixels, **self.settings}
+
+
 # The time contract: sampled frames -> the processor's `video_metadata`.
 MetadataFn = Callable[[Sequence[int], float, int, "Sequence[float] | None"], dict]
 
@@ -139,6 +171,7 @@ class Family:
     notes: tuple[str, ...] = ()
     # (a processed chat's text) -> whether the video sits in it as the family was trained; None: nothing to check
     layout_check: Callable[[str], bool] | None = None
+    training: TrainingRecipe | None = None  # None: `vcr rft` cannot train or evaluate it
 
     def supports(self, role: str) -> bool:
         return role in self.prompts
@@ -167,6 +200,19 @@ class Family:
         (`num_options` for multiple choice)."""
         self._require(role)
         return self.parsers[role](text, strict, **context)
+
+    def train_prompt(self, task: str, evaluation: bool = False, think: bool = True, **fields) -> tuple[str, str]:
+        """(template name, prompt) for an rft example of `task`: the training prompt, or (`evaluation`) the one the
+        family's published evaluation asks. UsageError when `vcr rft` has no recipe for it."""
+        recipe = self.training
+        table = None if recipe is None else (recipe.eval_prompts if evaluation else recipe.train_prompts)
+        if table is None or task not in table:
+            from vcr_cli.families import all_families
+
+            able = [f.name for f in all_families() if f.training is not None and task in f.training.tasks]
+            raise UsageError(f"vcr rft has no {task!r} recipe for the {self.name} family"
+                             + (f"; families it trains on {task!r} data: {', '.join(able)}" if able else ""))
+        return table[task](think=think, **fields)
 
     def sampling_for(self, role: str) -> SamplingRule:
         return self.sampling.get(role, self.sampling["default"])

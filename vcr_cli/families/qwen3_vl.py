@@ -29,7 +29,7 @@ FAMILY = Family(
     model_type=_qwen3.MODEL_TYPE,
     checkpoints=tuple(f"Qwen/Qwen3-VL-{size}-Instruct" for size in ("2B", "4B", "8B", "32B")),
     default=True,
-    capabilities=Capabilities(grounds=True, answers_open=True),
+    capabilities=Capabilities(grounds=True, answers_open=True, trainable=True),
     sampling={"default": SAMPLING, GROUND: timelens.SAMPLING},
     time_contract=_qwen3.TIME_CONTRACT,
     metadata_fn=_qwen3.video_metadata,
@@ -41,4 +41,5 @@ FAMILY = Family(
     licence="apache-2.0",
     notes=("no official grounding prompt: TimeLens's is used", "the card recommends sampling (top_p 0.8, top_k 20, "
            "temperature 0.7, presence_penalty 1.5) for chat; grounding is greedy as TimeLens evaluated it"),
+    training=timelens.TRAINING,  # fine-tuned for grounding as TimeLens-8B was made from it
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from vcr_cli.families import _qwen3
-from vcr_cli.families._base import GROUND, Capabilities, Family, Span
+from vcr_cli.families._base import GROUND, Capabilities, Family, Span, TrainingRecipe
 
 GROUNDER_PROMPT = (
     "Please find the visual event described by the sentence '{}', determining its starting and ending times. "
@@ -74,13 +74,32 @@ def parse_ground(text: str, strict: bool = False, **_) -> list[Span]:
     return spans if strict else [(min(s, e), max(s, e)) for s, e in spans]
 
 
+def _ground_prompt(query: str, think: bool = False) -> tuple[str, str]:
+    return render_ground(query)
+
+
+# TimeLens's RL: thinking-free GRPO with the `tiou` reward on its grounder prompt (TLtrain), frames as its
+# evaluation samples them but at most 448 (its training scripts' fps_max_frames); its other GRPO settings are
+# not published in model-families.md, so VideoChat-R1's stand (beta 0.04, 8 generations, lr 1e-6).
+TRAIN_SAMPLING = _qwen3.rule(fps=2.0, max_frames=448, min_pixels=64 * 32 * 32, total_pixels=14336 * 32 * 32,
+                             source="TimeLens training (fps 2, fps_max_frames 448, TimeLens's pixel budget)")
+TRAINING = TrainingRecipe(
+    train_prompts={"ground": _ground_prompt},
+    eval_prompts={"ground": _ground_prompt},
+    train_sampling=TRAIN_SAMPLING,
+    eval_sampling=SAMPLING,
+    rewards=("tiou",),
+    settings={"think": False, "max_completion_length": MAX_NEW_TOKENS},
+    source="TimeLens (arXiv 2512.14698): thinking-free GRPO, reward tiou of the first span",
+)
+
 FAMILY = Family(
     name="timelens",
     title="TimeLens-8B",
     model_type=_qwen3.MODEL_TYPE,
     checkpoints=("TencentARC/TimeLens-8B", "JungleGym/TimeLens-Qwen3-VL-8B-SFT"),
     default=False,
-    capabilities=Capabilities(grounds=True),
+    capabilities=Capabilities(grounds=True, trainable=True),
     sampling={"default": SAMPLING},
     time_contract=_qwen3.TIME_CONTRACT,
     metadata_fn=_qwen3.video_metadata,
@@ -91,4 +110,5 @@ FAMILY = Family(
     decoding={"do_sample": False, "max_new_tokens": MAX_NEW_TOKENS},
     licence=LICENCE,
     notes=("its evaluation rounds predictions to whole seconds and scores only the first span",),
+    training=TRAINING,
 )

@@ -13,7 +13,7 @@ import re
 
 from vcr_cli import parsing
 from vcr_cli.families import _qwen3, timelens
-from vcr_cli.families._base import GROUND, Capabilities, Family, Span
+from vcr_cli.families._base import GROUND, Capabilities, Family, Span, TrainingRecipe
 
 CARD_PROMPT = (
     'Given the query: "{query}", return ALL time spans (in seconds) where the query is relevant.\n'
@@ -146,13 +146,36 @@ def parse_ground(text: str, strict: bool = False, **_) -> list[Span]:
     return timelens.parse_ground(text, strict=False)
 
 
+def _train_prompt(query: str, think: bool = False) -> tuple[str, str]:
+    return render_ground(query, template="TL2_train_93k_template")
+
+
+def _eval_prompt(query: str, think: bool = False) -> tuple[str, str]:
+    return timelens.render_ground(query)
+
+
+# Thinking-free GRPO as `grpo/scripts/train_grpo_*.sh` run it (§3): the three span rewards summed, beta 0.04,
+# 8 generations, lr 1e-6, rollouts at temperature 1.0 / top_p 1.0 and no top-k (its scripts set none; TRL 0.19's
+# default is off), 512 completion tokens, frames by `SAMPLING`; prompts: TimeLens2-93K's template. Evaluation asks
+# TimeLens's grounder prompt at 4 fps (`EVAL_SAMPLING`), as its Charades-TimeLens numbers were made.
+TRAINING = TrainingRecipe(
+    train_prompts={"ground": _train_prompt},
+    eval_prompts={"ground": _eval_prompt},
+    train_sampling=SAMPLING,
+    eval_sampling=EVAL_SAMPLING,
+    rewards=("twass1", "tiou", "parse_penalty"),
+    settings={"think": False, "beta": 0.04, "num_generations": 8, "learning_rate": 1e-6, "temperature": 1.0,
+              "top_p": 1.0, "top_k": 0, "max_completion_length": MAX_NEW_TOKENS},
+    source="TimeLens2 grpo/scripts (twass1+tiou+parse_penalty, beta 0.04, 8 generations, lr 1e-6, temperature 1)",
+)
+
 FAMILY = Family(
     name="timelens2",
     title="TimeLens2",
     model_type=_qwen3.MODEL_TYPE,
     checkpoints=tuple(f"MCG-NJU/TimeLens2-{size}" for size in ("2B", "4B", "8B", "2B-SFT", "4B-SFT")),
     default=False,
-    capabilities=Capabilities(grounds=True, multi_span=True),
+    capabilities=Capabilities(grounds=True, multi_span=True, trainable=True),
     sampling={"default": SAMPLING},
     time_contract=_qwen3.TIME_CONTRACT,
     metadata_fn=_qwen3.video_metadata,
@@ -164,4 +187,5 @@ FAMILY = Family(
     licence=("conflicting: the README says Apache-2.0, the repository's LICENSE (and grpo/LICENSE) is the TimeLens "
              "licence (academic purposes only, not for use within the European Union)"),
     notes=("its Charades-TimeLens evaluation asks TimeLens's grounder prompt at 4 fps and scores the first span",),
+    training=TRAINING,
 )

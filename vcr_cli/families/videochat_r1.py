@@ -20,6 +20,7 @@ from vcr_cli.families._base import (
     ChoiceAnswer,
     Family,
     SamplingRule,
+    TrainingRecipe,
 )
 
 SAMPLING = SamplingRule(fps=sampling.FPS, min_frames=sampling.FPS_MIN_FRAMES, max_frames=sampling.FPS_MAX_FRAMES,
@@ -59,6 +60,28 @@ def parse_track(text: str, strict: bool = False, **_) -> list[list[float]] | Non
     return parsing.parse_track_strict(text) if strict else parsing.parse_track_lenient(text)
 
 
+def _track_prompt(object: str, box: list[float], think: bool = True) -> tuple[str, str]:  # noqa: A002
+    return prompts.render_track(object, box, think)
+
+
+def _ground_training(query: str, think: bool = True) -> tuple[str, str]:
+    return prompts.render_ground_training(query, think)
+
+
+def _ground_eval(query: str, think: bool = True) -> tuple[str, str]:
+    return prompts.render_ground(query, think)
+
+
+# The paper's GRPO (videochat-r1.md §4): its settings are `rft.config.RftConfig`'s defaults. Grounding trains on the
+# sentence lower-cased without its final period and is evaluated on the raw sentence (§2.1).
+TRAINING = TrainingRecipe(
+    train_prompts={"ground": _ground_training, "qa": render_choice, "track": _track_prompt},
+    eval_prompts={"ground": _ground_eval, "qa": render_choice, "track": _track_prompt},
+    train_sampling=SAMPLING,
+    eval_sampling=SAMPLING,
+    source="VideoChat-R1 (arXiv 2504.06958 §4): 7 rewards, beta 0.04, 8 generations, lr 1e-6",
+)
+
 FAMILY = Family(
     name="videochat-r1",
     title="VideoChat-R1",
@@ -75,4 +98,5 @@ FAMILY = Family(
     parsers={GROUND: parse_ground, CHOICE: parse_choice, OPEN: parse_open, TRACK: parse_track},
     video_first=frozenset({OPEN}),
     licence="apache-2.0 (model card)",
+    training=TRAINING,
 )
