@@ -96,15 +96,17 @@ def parrot(tmp_path_factory):
 @pytest.fixture(scope="session")
 def qwen3_parrot(tmp_path_factory):
     """Factory: qwen3_parrot(answer) -> a tiny Qwen3-VL checkpoint (the real vocabulary, token ids and processor
-    files) that answers `answer` to any video prompt (about 50 s to train; cached per session)."""
+    files) that answers `answer` to any video prompt (about 50 s to train; cached per session). A tuple of n
+    answers gives each with probability ~1/n."""
     from vcr_cli.tiny import train_qwen3_parrot
 
     cache: dict[str, Path] = {}
     root = tmp_path_factory.mktemp("qwen3-parrots")
 
-    def make(answer: str) -> Path:
+    def make(answer: str | tuple[str, ...]) -> Path:
         if answer not in cache:
-            cache[answer] = train_qwen3_parrot(root / hashlib.sha1(answer.encode()).hexdigest()[:10], answer)
+            name = hashlib.sha1(repr(answer).encode()).hexdigest()[:10]
+            cache[answer] = train_qwen3_parrot(root / name, answer if isinstance(answer, str) else list(answer))
         return cache[answer]
 
     return make

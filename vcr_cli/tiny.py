@@ -349,14 +349,24 @@ def _parrot_batch(processor, text: str, video, meta: dict, targets: list[list[in
     return enc
 
 
-def _teach(model, batches: list[dict], targets: list[list[int]], steps: int) -> None:
-    """A few dozen Adam steps on the answer's tokens and <|im_end|> positions only."""
+def _teach(model, batches: list[dict], targets: list[list[int]], steps: int, tied_rows: bool = False) -> None:
+    """A few dozen Adam steps on the answer's tokens and <|im_end|> positions only.
+
+    `tied_rows`: the embedding is tied to lm_head (Qwen3-VL's small checkpoints), so freezing it would leave the
+    answer only barely ahead (the greedy pick, at ~0 probability: sampled rollouts would never say it); the
+    target tokens' rows train, every other row stays as built."""
     import torch
 
     model.train()
     # The input embeddings stay as built (the answer is an output); logits only where the targets are:
     # the real vocabulary makes full-sequence logits and a dense embedding update the slow part.
-    model.get_input_embeddings().weight.requires_grad_(False)
+    embedding = model.get_input_embeddings().weight
+    if tied_rows:
+        keep = torch.zeros(embedding.shape[0], 1, dtype=embedding.dtype)
+        keep[sorted({t for row in targets for t in row})] = 1
+        embedding.register_hook(lambda grad: grad * keep)
+    else:
+        embedding.requires_grad_(False)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     goal = torch.tensor(targets)
     for step in range(steps):
@@ -602,7 +612,7 @@ def train_qwen3_parrot(path: str | Path, answer: str | list[str], steps: int = 4
         meta = {"total_num_frames": frames * 4, "fps": 8.0 * (1 + i % 3),
                 "frames_indices": list(range(0, frames * 4, 4))}
         batches.append(_parrot_batch(processor, text, video, meta, targets))
-    _teach(model, batches, targets, steps)
+    _teach(model, batches, targets, steps, tied_rows=True)
     model.to(torch.bfloat16).save_pretrained(path, safe_serialization=True)
     _write_json(path / "generation_config.json", QWEN3_GENERATION_CONFIG)
     return path
