@@ -146,3 +146,46 @@ def test_eval_errors_before_loading(qwen3_parrot, parrot, data, asked, tmp_path)
     assert line.endswith("vcr rft trains and evaluates with the prompts and rewards of qwen3-vl, timelens, "
                          f"timelens2, videochat-r1; {r1} is a videochat-r1.5 checkpoint (use a checkpoint of those)")
     assert asked == []  # refused before any model ran
+
+
+def test_merge_a_lora_adapter_over_a_qwen3_vl_checkpoint(qwen3_parrot, tmp_path):
+    """`vcr rft merge` folds an adapter into a Qwen3-VL base (loaded by its architecture, not Qwen2.5-VL's): the
+    merged weights are base + B A x alpha / r, and `vcr ground --family timelens2` runs the merged folder."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText
+
+    from rft.train import lora_target_pattern
+
+    base_dir = qwen3_parrot(TL_ANSWER)
+    base = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=lora_target_pattern(["q_proj", "v_proj"]),
+                        init_lora_weights=False)  # random A and B: the merge changes the weights
+    adapter = tmp_path / "adapter"
+    get_peft_model(base, config).save_pretrained(adapter)
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base_dir)
+    merged = tmp_path / "merged"
+    result = runner.invoke(app, ["rft", "merge", str(adapter), "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    lora = load_file(adapter / "adapter_model.safetensors")
+    before, after = load_file(base_dir / "model.safetensors"), load_file(merged / "model.safetensors")
+    a_keys = sorted(key for key in lora if key.endswith("lora_A.weight"))
+    assert len(a_keys) == 2 * 2 and all(".visual." not in key for key in a_keys)  # 2 layers x q, v; no vision
+    for a_key in a_keys:
+        name = a_key.removeprefix("base_model.model.").replace(".lora_A.weight", ".weight")
+        delta = lora[a_key.replace("lora_A", "lora_B")] @ lora[a_key] * (8 / 4)
+        assert after[name].dtype == before[name].dtype == torch.bfloat16  # saved as the base was
+        assert float((after[name].float() - before[name].float()).abs().max()) > 0.01
+        torch.testing.assert_close(after[name].float(), before[name].float() + delta, atol=2e-2, rtol=2e-2)
+    # every base weight, no other (Qwen2.5-VL's class over this checkpoint saved other names, with exit 0)
+    assert set(after) == set(before)
+    assert json.loads((merged / "config.json").read_text())["model_type"] == "qwen3_vl"
+    clip = media.timed_clip(tmp_path / "clip.mp4", media.cfr_times(40, 10.0))
+    result = runner.invoke(app, ["ground", str(clip), "someone sits down", "--model", str(merged), "--family",
+                                 "timelens2", "--quant", "none", "--device", "cpu", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["runtime"]["family"] == "timelens2" and data["runtime"]["model_type"] == "qwen3_vl"
+    assert data["prompt_template"] == "TL2_card_prompt" and data["layout"] == "video_first"
