@@ -189,3 +189,27 @@ def test_merge_a_lora_adapter_over_a_qwen3_vl_checkpoint(qwen3_parrot, tmp_path)
     data = json.loads(result.stdout)
     assert data["runtime"]["family"] == "timelens2" and data["runtime"]["model_type"] == "qwen3_vl"
     assert data["prompt_template"] == "TL2_card_prompt" and data["layout"] == "video_first"
+
+
+def test_timelens2_example_config_is_the_recipe():
+    """examples/configs/timelens2.yaml is a commented copy of what `vcr rft train` applies to a TimeLens2
+    checkpoint without it: the same settings, the recipe's rewards and tasks written out."""
+    from dataclasses import asdict
+
+    from rft.config import RftConfig, load_for_family
+    from vcr_cli.families import timelens2
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "configs" / "timelens2.yaml"
+    model = "MCG-NJU/TimeLens2-8B"  # a known id: its family is found without fetching anything
+    recipe, family = load_for_family(None, model=model)
+    assert family.name == "timelens2" and recipe.family == "timelens2"
+    written = RftConfig.load(path, model=model)
+    assert (written.rewards, written.tasks) == (list(timelens2.TRAINING.rewards), list(timelens2.TRAINING.tasks))
+    assert {**asdict(written), "rewards": None, "tasks": None, "family": "timelens2"} == asdict(recipe)
+    assert {key: getattr(written, key) for key in timelens2.TRAINING.config_defaults()} == \
+        timelens2.TRAINING.config_defaults()
+    header = " ".join(path.read_text().split("\n\n")[0].split())  # the top comment says it is a copy
+    assert "applies this recipe automatically" in header and "an explicit, commented copy" in header
+    # the file over the recipe changes nothing either
+    assert asdict(load_for_family(path, model=model)[0]) == {**asdict(recipe), "rewards": written.rewards,
+                                                            "tasks": written.tasks}
