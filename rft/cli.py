@@ -16,7 +16,8 @@ import typer
 from vcr_cli.options import MODEL_HELP, Device, DeviceOpt, FamilyOpt, MaxNewTokensOpt, ModelOpt, Quant, ThinkOpt
 
 app = typer.Typer(
-    help="Fine-tune VideoChat-R1 on your own videos with reward-driven GRPO, and score models.\n\n"
+    help="Fine-tune VideoChat-R1, or a Qwen3-VL grounder (TimeLens2, TimeLens-8B, Qwen3-VL) with its family's "
+    "recipe, on your own videos with reward-driven GRPO, and score models.\n\n"
     "Data is JSONL, one example a line (task ground, qa or track): check it with `vcr rft validate`, "
     "make it from Charades-STA / ActivityNet Captions / TimeLens-Bench / NExT-GQA / GOT-10k with "
     "`vcr rft convert`.",
@@ -302,6 +303,9 @@ def eval_(
 ) -> None:
     """Run a model on a data file and score it (strict VideoChat-R1 parsing, percent; grounding also under
     TimeLens's protocol, as `vcr rft score`).
+
+    Each model is asked as its family's published evaluation asks (VideoChat-R1: its prompt on the raw sentence;
+    TimeLens2: TimeLens's grounder prompt, video first, 4 fps), within the family's token budget.
 
     --model may be a checkpoint or the adapter folder `vcr rft train` wrote (loaded over its base). Several
     --model options run one after the other on the same data and print one comparison table.

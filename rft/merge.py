@@ -1,10 +1,13 @@
 """`vcr rft merge`: fold a LoRA adapter into its base model, for plain loading (`vcr ground --model DIR`).
 
 The base is the model the adapter names (`base_model_name_or_path` in `adapter_config.json`, i.e. what
-training loaded) unless `base_model` is given. It is loaded in its saved precision (not quantized, even
-when the adapter was trained with `--quant 4bit`: merging into NF4 weights is lossy), merged with peft's
-`merge_and_unload`, and saved as safetensors with the processor (the adapter folder's, else the base's)
-and the base's generation config. The result loads with any `--quant`.
+training loaded) unless `base_model` is given, of any family's architecture (`AutoModelForImageTextToText`, as
+training and inference load it). It is loaded in its saved precision (not quantized, even when the adapter was
+trained with `--quant 4bit`: merging into NF4 weights is lossy), merged with peft's `merge_and_unload`, and saved
+as safetensors with the processor (the adapter folder's, else the base's) and the base's generation config.
+The result loads with any `--quant`. Its config.json gives only the architecture, not the model family: a merged
+fine-tune of a family that is not its architecture's default runs with `--family` (`vcr ground --family
+timelens2`), as any local folder does.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
         raise UsageError(f"{adapter_dir}/adapter_config.json names no base model; pass --base-model")
 
     from peft import PeftModel
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from vcr_cli.console import quiet_libraries, status
 
@@ -41,7 +44,7 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
     processor_source = adapter_dir if (adapter_dir / "processor_config.json").is_file() else source
     try:
         with status(f"Loading {base}..."):
-            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(source, dtype="auto", use_safetensors=True)
+            model = AutoModelForImageTextToText.from_pretrained(source, dtype="auto", use_safetensors=True)
             processor = AutoProcessor.from_pretrained(str(processor_source))
     except Exception as exc:
         reason = first_line(exc)

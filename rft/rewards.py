@@ -16,10 +16,11 @@ task (TRL turns it into NaN and ignores it), so one list of rewards serves multi
 | ``track_iou`` | track | mean IoU of the 8 boxes vs the solution's boxes; 0 on any parse failure |
 
 TimeLens2's rewards (model-families.md §3; its GRPO sums ``twass1,tiou,parse_penalty`` with weight 1 each), on
-ground samples, reading the answer with TimeLens2's parser (`vcr_cli.families.timelens2`: a JSON ``[[s, e], ...]``,
-optionally in <answer>, a ```json fence or any balanced ``[[...]]``; each pair ordered ``(min, max)``). An answer
-is valid when that gives at least one span and every ``s < e`` (so ``[[5, 3]]`` is read as 3-5 and ``[[3, 3]]`` is
-invalid); the interval rewards are 0 for an invalid answer:
+ground samples, reading the answer with the strict grounding parser of the row's ``family`` column (`answer_spans`;
+the first span only for a single-span family) or, without one, TimeLens2's (`vcr_cli.families.timelens2`: a JSON
+``[[s, e], ...]``, optionally in <answer>, a ```json fence or any balanced ``[[...]]``); each pair ordered
+``(min, max)``. An answer is valid when that gives at least one span and every ``s < e`` (so ``[[5, 3]]`` is read
+as 3-5 and ``[[3, 3]]`` is invalid); the interval rewards are 0 for an invalid answer:
 
 | name | task | value |
 |---|---|---|
