@@ -12,10 +12,11 @@ timelens2`), as any local folder does.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from vcr_cli.errors import ModelLoadError, UsageError, first_line
-from vcr_cli.runtime import adapter_base, model_source
+from vcr_cli.runtime import TRAINING_RECORD, adapter_base, model_source, training_record
 
 
 def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
@@ -62,5 +63,8 @@ def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:
     with atomic_dir(output_dir) as staging:  # mode as mkdir() gives it; renamed into place when complete
         merged.save_pretrained(staging, safe_serialization=True)
         processor.save_pretrained(staging)
+        record = training_record(adapter_dir)
+        if record is not None:  # the run's settings, its model family among them (`vcr` asks the model as trained)
+            shutil.copyfile(record, Path(staging) / TRAINING_RECORD)
         umask_modes(staging)  # safetensors writes 0600
     return output_dir

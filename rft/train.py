@@ -34,13 +34,14 @@ from transformers import ProgressCallback, TrainerCallback
 
 from rft.config import RftConfig, load_for_family, require_trainable
 from vcr_cli.errors import ModelLoadError, UsageError, VcrError, first_line
+from vcr_cli.runtime import TRAINING_RECORD
 
 if TYPE_CHECKING:
     from rft.data import Example
     from vcr_cli.families import Family
 
 DEFAULT_OUTPUT_DIR = "runs/rft"
-CONFIG_FILE = "rft_config.yaml"
+CONFIG_FILE = TRAINING_RECORD  # the settings used (with the family): `vcr` reads the family back
 EFFECTIVE_KEY = "effective_loss"  # in CONFIG_FILE: what TRL computes (a record; ignored when read back)
 REWARD_CSV = "rewards.csv"
 REWARD_PLOT = "reward_curve.png"

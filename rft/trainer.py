@@ -2,15 +2,18 @@
 
 TRL 1.16's GRPOTrainer trains vision-language models on *images*; given a video it trains without
 error but without the video (the prompt is encoded at a default 24 fps and the log-prob passes get
-only `input_ids`). Frames passed as separate images are no fix either: they lose Qwen2.5-VL's
-absolute-time position encoding, which temporal grounding depends on. This subclass carries
-`pixel_values_videos`, `video_grid_thw`, `second_per_grid_ts` (= temporal patch 2 / the *real*
-sampled fps) and `mm_token_type_ids` through generation and through every log-prob pass.
+only `input_ids`). Frames passed as separate images are no fix either: they lose the video's time
+(Qwen2.5-VL's absolute-time position encoding; Qwen3-VL's `<t seconds>` text markers), which temporal
+grounding depends on. This subclass carries `pixel_values_videos` (or the frozen tower's features),
+`video_grid_thw`, `second_per_grid_ts` (Qwen2.5-VL: temporal patch 2 / the *real* sampled fps) and
+`mm_token_type_ids` through generation and through every log-prob pass.
 
-A training row holds a conversational `prompt` (one user turn, text only), a `video` path, and any
-columns the rewards read. Frames are sampled with the same rule and budget as inference and the
-prompt is encoded by `vcr_cli.runtime.Runtime.build_inputs`, so the policy trains on exactly the
-inputs `vcr ground/track/ask` later give it (text first, then the video, as VideoChat-R1 was trained).
+A training row holds a conversational `prompt` (one user turn, text only), a `video` path, its `layout`
+and any columns the rewards read. Frames are sampled with the model family's training rule and budget and
+the prompt is encoded by `vcr_cli.runtime.Runtime.build_inputs` with the family (`family=`: its chat layout,
+text first for VideoChat-R1, video first for the Qwen3-VL grounders, and its time contract in
+`video_metadata`, so Qwen3-VL's markers are the frames' shown times), so the policy trains on exactly the
+inputs `vcr ground/track/ask` later give it.
 
 Overridden methods (each wraps `super()`, nothing of TRL's loss or generation logic is copied):
 
@@ -25,9 +28,10 @@ Overridden methods (each wraps `super()`, nothing of TRL's loss or generation lo
 
 With the vision tower frozen (LoRA and QLoRA: adapters never touch `visual`) its output is the same in
 generation and in every log-prob pass, so `_tokenize_prompts` runs it once per distinct prompt video of the
-generation batch (`encode_video`) and the features replace `pixel_values_videos`: generation receives them as
-`mm_encoder_outputs` (`_generate_single_turn` shadows the model's `generate` for the call) and each log-prob
-chunk as well (`reuse_video_features`; log-probs equal the pixel path's). When the vision tower trains
+generation batch (`encode_video`; with Qwen3-VL's deepstack layers) and the features replace
+`pixel_values_videos`: generation receives them as `mm_encoder_outputs` (`_generate_single_turn` shadows the
+model's `generate` for the call) and each log-prob chunk as well (`reuse_video_features`; log-probs equal the
+pixel path's). When the vision tower trains
 (`--full`), every pass runs it on the pixels, as its output changes with each step.
 
 Vision placeholder tokens are suppressed during sampling: a sampled `<|video_pad|>` in a completion

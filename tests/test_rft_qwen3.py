@@ -127,3 +127,35 @@ def test_qwen3_grounder_learns_the_annotated_span(qwen3_parrot, tmp_path):
     assert summary["last_mean_reward"] > summary["first_mean_reward"] + 0.3, summary
     assert (tmp_path / "run" / "reward_curve.png").is_file()
     assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("mode", ["full", "4bit"])
+def test_full_and_qlora_train_a_qwen3_checkpoint_and_vcr_asks_it_as_trained(qwen3_checkpoint, tmp_path, mode):
+    """Full fine-tuning (the vision tower trains: every pass gets the pixels) and QLoRA (an NF4 base) run the same
+    trainer on Qwen3-VL; the output records its family, so `vcr` asks the fine-tune of a local copy as TimeLens2,
+    not as the plain Qwen3-VL its config says (also after `vcr rft merge`)."""
+    from rft.merge import merge_adapter
+    from rft.train import run_training
+    from vcr_cli.runtime import load_runtime, resolve_family
+
+    clip = media.timed_clip(tmp_path / "clip.mp4", media.cfr_times(30, 10.0))
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"task": "ground", "video": str(clip), "query": "a code changes",
+                                "solution": {"start": 0.5, "end": 2.0}}) + "\n")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("num_generations: 2\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 1\n"
+                      "max_completion_length: 3\ngradient_checkpointing: false\nmax_pixels: 4096\n")
+    assert resolve_family(str(qwen3_checkpoint)).name == "qwen3-vl"  # what its config.json alone says
+    out = run_training(data_path=data, config_path=config, model=str(qwen3_checkpoint), output_dir=tmp_path / "run",
+                       max_steps=1, full=mode == "full", quant="4bit" if mode == "4bit" else None, device="cpu",
+                       family="timelens2")
+    assert "family: timelens2" in (out / "rft_config.yaml").read_text()
+    assert resolve_family(str(out)).name == "timelens2"
+    if mode == "full":
+        assert (out / "model.safetensors").is_file()
+        assert load_runtime(str(out), quant="none", device="cpu").family.name == "timelens2"
+    else:
+        assert (out / "adapter_model.safetensors").is_file()
+        merged = merge_adapter(out, tmp_path / "merged")
+        assert resolve_family(str(merged)).name == "timelens2"
+        assert resolve_family(str(merged), "qwen3-vl").name == "qwen3-vl"  # --family still wins

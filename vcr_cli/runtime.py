@@ -189,10 +189,40 @@ def _family_name(family: str | None) -> str | None:
     return get(name).name if name else None
 
 
+# What `vcr rft train` writes into its output folder: the run's settings, `family` among them.
+TRAINING_RECORD = "rft_config.yaml"
+
+
+def training_record(folder: Path) -> Path | None:
+    """The `vcr rft train` record of a model folder it wrote (a checkpoint-N folder's is its run folder's)."""
+    for candidate in (folder, folder.parent if folder.name.startswith("checkpoint-") else None):
+        if candidate is not None and (candidate / TRAINING_RECORD).is_file():
+            return candidate / TRAINING_RECORD
+    return None
+
+
+def recorded_family(model_id: str) -> str | None:
+    """The family `vcr rft train` trained a local folder's model as (`training_record`), so its adapter or full
+    model is asked as it was trained: a TimeLens2 fine-tune of a local copy would otherwise read as plain Qwen3-VL
+    (its model_type)."""
+    folder = Path(model_id).expanduser()
+    record = training_record(folder) if folder.is_dir() else None
+    if record is None:
+        return None
+    import yaml
+
+    try:
+        value = (yaml.safe_load(record.read_text(encoding="utf-8")) or {}).get("family")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def _resolve_family(model_id: str, config: dict, family: str | None, base_id: str | None) -> Family:
+    """--family (or $VCR_FAMILY), else the family `vcr rft train` recorded in the folder, else the guess."""
     from vcr_cli.families import resolve
 
-    return resolve(model_id, config, _family_name(family), adapter_base=base_id)
+    return resolve(model_id, config, _family_name(family) or recorded_family(model_id), adapter_base=base_id)
 
 
 def default_family() -> Family:
