@@ -79,7 +79,7 @@ def write_inputs(folder: Path, seed: int, learning_rate: float, checkpoint: Path
 def run_learning(out_dir: Path, steps: int = 40, seed: int = 0, learning_rate: float = 2e-2,
                  checkpoint: Path | None = None) -> dict:
     """Train `steps` steps from a fresh tiny checkpoint; returns the curve summary (also in learning.json)."""
-    from rft.train import REWARD_CSV, REWARD_PLOT, run_training
+    from rft.train import REWARD_CSV, run_training
     from vcr_cli.tiny import build_tiny_checkpoint
 
     out_dir = Path(out_dir)
@@ -92,33 +92,39 @@ def run_learning(out_dir: Path, steps: int = 40, seed: int = 0, learning_rate: f
     seconds = time.perf_counter() - start
     with open(run_dir / REWARD_CSV, newline="") as handle:
         rewards = [float(row["reward"]) for row in csv.DictReader(handle)]
-    summary = {
-        "steps": len(rewards),
-        "first10_mean_reward": round(statistics.mean(rewards[:10]), 4),
-        "last10_mean_reward": round(statistics.mean(rewards[-10:]), 4),
-        "rewards": [round(r, 4) for r in rewards],
-        "seconds_total": round(seconds, 1),
-        "seconds_per_step": round(seconds / max(1, len(rewards)), 3),
-        "curve": str(run_dir / REWARD_PLOT),
-        "learning_rate": learning_rate,
-        "seed": seed,
-    }
+    summary = {**learning_summary(rewards, 10, seconds, run_dir), "learning_rate": learning_rate, "seed": seed}
     (out_dir / "learning.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+def learning_summary(rewards: list[float], window: int, seconds: float, run_dir: Path) -> dict:
+    """Mean reward of the first and of the last `window` steps, the curve, and the time it took."""
+    from rft.train import REWARD_PLOT
+
+    return {
+        "steps": len(rewards),
+        f"first{window}_mean_reward": round(statistics.mean(rewards[:window]), 4),
+        f"last{window}_mean_reward": round(statistics.mean(rewards[-window:]), 4),
+        "rewards": [round(r, 4) for r in rewards],
+        "seconds_total": round(seconds, 1),
+        "seconds_per_step": round(seconds / max(1, len(rewards)), 3),
+        "curve": str(run_dir / REWARD_PLOT),
+    }
+
+
+def main(run=None, out: Path = OUT, steps: int = 60, learning_rate: float = 2e-2, description: str = __doc__) -> None:
+    """The command line of a learning benchmark (`run(out_dir, steps=, seed=, learning_rate=)`: this file's run by
+    default); prints the summary and the reward of every step."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=2e-2)
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--lr", type=float, default=learning_rate)
+    parser.add_argument("--out", type=Path, default=out)
     opts = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    summary = run_learning(opts.out, steps=opts.steps, seed=opts.seed, learning_rate=opts.lr)
+    summary = (run or run_learning)(opts.out, steps=opts.steps, seed=opts.seed, learning_rate=opts.lr)
     print(json.dumps({k: v for k, v in summary.items() if k != "rewards"}, indent=2))
     print("rewards per step:", " ".join(f"{r:.2f}" for r in summary["rewards"]))
-
 
 if __name__ == "__main__":
     main()

