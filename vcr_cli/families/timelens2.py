@@ -157,7 +157,8 @@ def _eval_prompt(query: str, think: bool = False) -> tuple[str, str]:
 # Thinking-free GRPO as `grpo/scripts/train_grpo_*.sh` run it (§3): the three span rewards summed, beta 0.04,
 # 8 generations, lr 1e-6, rollouts at temperature 1.0 / top_p 1.0 and no top-k (its scripts set none; TRL 0.19's
 # default is off), 512 completion tokens, frames by `SAMPLING`; prompts: TimeLens2-93K's template. Evaluation asks
-# TimeLens's grounder prompt at 4 fps (`EVAL_SAMPLING`), as its Charades-TimeLens numbers were made.
+# TimeLens's grounder prompt at 4 fps (`EVAL_SAMPLING`), as its Charades-TimeLens numbers were made. Not
+# reproduced: its scripts' sample weighting (SAMPLE_WEIGHT_MEAN_POWER 2 on tiou; the rule is unverified).
 TRAINING = TrainingRecipe(
     train_prompts={"ground": _train_prompt},
     eval_prompts={"ground": _eval_prompt},
