@@ -249,12 +249,17 @@ def load_for_family(path: str | Path | None = None, **overrides: Any) -> tuple[R
     """A run's settings and its model family: the family's recipe (`Family.training.config_defaults()`: e.g.
     TimeLens2's beta, rollout sampling and frame budget), under the YAML file, under the flags (not None).
 
-    The file and flags are checked first (an unknown key fails before the checkpoint is looked for)."""
-    cfg = RftConfig.load(path, **overrides)
-    family = require_trainable(cfg.model, cfg.family)
+    The file and flags are checked first (an unknown key fails before the checkpoint is looked for). A file's
+    `family` goes with the file's `model`: a saved run's rft_config.yaml given with another --model lets that
+    model's family be found (a file that names no model keeps its family for any --model)."""
     values = read_yaml(path) if path is not None else {}
+    if overrides.get("model") is not None and overrides.get("family") is None and \
+            values.get("model") not in (None, overrides["model"]):
+        values.pop("family", None)  # a saved run's family names its model, not the one --model gives now
     values.update({key: value for key, value in overrides.items() if value is not None})
     values = {key: value for key, value in values.items() if key not in RECORD_KEYS}
+    cfg = RftConfig.from_dict(values, source=str(path) if path is not None else "config")
+    family = require_trainable(cfg.model, cfg.family)
     merged = RftConfig.from_dict({**family.training.config_defaults(), **values, "family": family.name},
                                  source=str(path) if path is not None else "config")
     return merged, family

@@ -27,7 +27,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
 
     `fps` / `max_frames` / `max_pixels` change the family's evaluation frame rule; `max_new_tokens` None: the
     family's budget."""
-    from rft.data import example_prompt, load_examples
+    from rft.data import count_tasks, example_prompt, load_examples
     from rft.metrics import score_predictions
     from rft.train import check_tasks
     from vcr_cli.console import console, plural, progress_step, quiet_libraries, status
@@ -38,7 +38,7 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
     quiet_libraries()
     examples = load_examples(data_path)
     model_family = require_trainable(model, family)
-    check_tasks(model_family, {e.task: 1 for e in examples}, str(data_path))
+    check_tasks(model_family, count_tasks(examples), str(data_path), evaluation=True)
     rule = model_family.training.eval_sampling
     with status(f"Loading {model or 'model'} ({quant})..."):
         runtime = load_runtime(model, quant=quant, device=device, family=model_family.name)
@@ -97,12 +97,24 @@ def predictions_paths(models: Sequence[str], folder: Path | None) -> dict[str, P
     return {model: folder / f"{name}.jsonl" for model, name in names.items()}
 
 
+def check_models(data_path, models: Sequence[str | None], family: str | None = None) -> None:
+    """Every model's family has an evaluation recipe for every task of the data (one line otherwise), checked
+    before the first model loads: a run of several models never stops after hours on its last one."""
+    from rft.data import count_tasks, load_examples
+    from rft.train import check_tasks
+
+    counts = count_tasks(load_examples(data_path))
+    for model in models:
+        check_tasks(require_trainable(model, family), counts, str(data_path), evaluation=True)
+
+
 def evaluate_models(data_path, models: Sequence[str], predictions: dict[str, Path | None], **options) -> dict:
     """{model: metrics} for each model in turn on the same data (`evaluate`); each model's memory is freed before
     the next loads."""
     import gc
     import sys
 
+    check_models(data_path, models, options.get("family"))
     results = {}
     for model in models:
         results[model] = evaluate(data_path=data_path, model=model, predictions_path=predictions[model], **options)

@@ -5,9 +5,9 @@ training loaded) unless `base_model` is given, of any family's architecture (`Au
 training and inference load it). It is loaded in its saved precision (not quantized, even when the adapter was
 trained with `--quant 4bit`: merging into NF4 weights is lossy), merged with peft's `merge_and_unload`, and saved
 as safetensors with the processor (the adapter folder's, else the base's) and the base's generation config.
-The result loads with any `--quant`. Its config.json gives only the architecture, not the model family: a merged
-fine-tune of a family that is not its architecture's default runs with `--family` (`vcr ground --family
-timelens2`), as any local folder does.
+The result loads with any `--quant`. The run's `rft_config.yaml` (the adapter folder's, or its run folder's for a
+checkpoint-N) is copied along: it names the model family the adapter was trained as, which `vcr` reads back
+(`vcr_cli.runtime.recorded_family`), so a TimeLens2 fine-tune is asked as TimeLens2 without `--family`.
 """
 
 from __future__ import annotations

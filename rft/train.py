@@ -84,14 +84,16 @@ def build_dataset(examples: list[Example], think: bool, family: Family | None = 
     return datasets.Dataset.from_list(rows, features=features)
 
 
-def check_tasks(family: Family, counts: dict[str, int], data: str) -> None:
-    """UsageError when the data holds tasks the family has no training recipe for."""
+def check_tasks(family: Family, counts: dict[str, int], data: str, evaluation: bool = False) -> None:
+    """UsageError when the data holds tasks the family has no training (or evaluation) recipe for."""
     foreign = {task: n for task, n in counts.items() if task not in family.training.tasks}
     if foreign:
         held = ", ".join(f"{task} {n}" for task, n in foreign.items())
-        raise UsageError(f"{data} holds {held} line(s), but vcr rft trains the {family.name} family on "
-                         f"{', '.join(family.training.tasks)} data only; set `tasks: [{family.training.tasks[0]}]` "
-                         "in the config or use another checkpoint")
+        tasks = ", ".join(family.training.tasks)
+        fix = (f"evaluate a file of {tasks} lines only" if evaluation else
+               f"set `tasks: [{family.training.tasks[0]}]` in the config")
+        raise UsageError(f"{data} holds {held} line(s), but vcr rft {'evaluates' if evaluation else 'trains'} the "
+                         f"{family.name} family on {tasks} data only; {fix} or use another checkpoint")
 
 
 def video_sampling(cfg: RftConfig, family: Family):

@@ -232,7 +232,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         return self._encoder.build_inputs(text, self.sampled_video(video_path, tracking), layout)
 
     def hf_model(self):
-        """The Qwen2.5-VL model under the PEFT / accelerate wrappers (its `generate`, `get_video_features`)."""
+        """The vision-language model under the PEFT / accelerate wrappers (its `generate`, `get_video_features`)."""
         model = self.accelerator.unwrap_model(self.model)
         return model.get_base_model() if hasattr(model, "get_base_model") else model
 

@@ -191,6 +191,7 @@ def test_videochat_r1_5_prompts_filled_as_its_eval_scripts():
 
 def test_qwen3_family_prompts_normalise_the_query_as_timelens():
     assert timelens.normalize_query("  A man\n opens   the door.. ") == "A man opens the door"
+    assert timelens.normalize_query(".NET app opens.") == ".NET app opens"  # only the trailing period
     name, prompt = timelens.FAMILY.render(GROUND, query=" person  sits down. ")
     assert name == "TimeLens_GROUNDER_PROMPT"
     assert prompt == PROMPTS["TimeLens_GROUNDER_PROMPT"].format("person sits down")

@@ -139,9 +139,13 @@ def test_eval_errors_before_loading(qwen3_parrot, parrot, data, asked, tmp_path)
     qa.write_text(data.read_text() + json.dumps({"task": "qa", "video": "clip.mp4", "question": "what?",
                                                  "options": ["x", "y"], "solution": {"answer": "A"}}) + "\n")
     line = _one_line_error(_eval(qa, "-m", qwen3_parrot(TL_ANSWER), "--family", "timelens2"))
-    assert line.endswith(f"{qa} holds qa 1 line(s), but vcr rft trains the timelens2 family on ground data only; "
-                         "set `tasks: [ground]` in the config or use another checkpoint")
+    assert line.endswith(f"{qa} holds qa 1 line(s), but vcr rft evaluates the timelens2 family on ground data "
+                         "only; evaluate a file of ground lines only or use another checkpoint")
     r1 = parrot(R1_ANSWER)
+    # several models: every one is checked before the first runs (VideoChat-R1 could answer the qa line)
+    line = _one_line_error(_eval(qa, "-m", r1, "-m", qwen3_parrot(TL_ANSWER)))
+    assert line.endswith(f"{qa} holds qa 1 line(s), but vcr rft evaluates the qwen3-vl family on ground data "
+                         "only; evaluate a file of ground lines only or use another checkpoint")
     line = _one_line_error(_eval(data, "-m", r1, "--family", "videochat-r1.5"))
     assert line.endswith("vcr rft trains and evaluates with the prompts and rewards of qwen3-vl, timelens, "
                          f"timelens2, videochat-r1; {r1} is a videochat-r1.5 checkpoint (use a checkpoint of those)")

@@ -159,3 +159,38 @@ def test_full_and_qlora_train_a_qwen3_checkpoint_and_vcr_asks_it_as_trained(qwen
         merged = merge_adapter(out, tmp_path / "merged")
         assert resolve_family(str(merged)).name == "timelens2"
         assert resolve_family(str(merged), "qwen3-vl").name == "qwen3-vl"  # --family still wins
+
+
+def test_a_config_files_family_goes_with_its_model(tmp_path):
+    """A saved run's rft_config.yaml names its model and family: reused with another --model, that model's family
+    is found; a file that names no model (examples/configs/timelens2.yaml) keeps its family for any --model."""
+    from rft.config import load_for_family
+    from vcr_cli.errors import UsageError
+
+    saved = tmp_path / "rft_config.yaml"
+    saved.write_text("model: MCG-NJU/TimeLens2-8B\nfamily: timelens2\nlearning_rate: 2.0e-6\n")
+    assert load_for_family(saved)[1].name == "timelens2"
+    assert load_for_family(saved, model="MCG-NJU/TimeLens2-8B")[1].name == "timelens2"
+    cfg, family = load_for_family(saved, model="Qwen/Qwen3-VL-8B-Instruct")
+    assert family.name == cfg.family == "qwen3-vl" and cfg.learning_rate == 2e-6  # the file's settings stay
+    assert load_for_family(saved, model="OpenGVLab/VideoChat-R1_7B")[1].name == "videochat-r1"
+    assert load_for_family(saved, model="Qwen/Qwen3-VL-8B-Instruct", family="timelens2")[1].name == "timelens2"
+    example = ROOT / "examples" / "configs" / "timelens2.yaml"
+    assert load_for_family(example, model="Qwen/Qwen3-VL-8B-Instruct")[1].name == "timelens2"
+    with pytest.raises(UsageError, match="the timelens2 family needs a qwen3_vl checkpoint"):
+        load_for_family(example)  # the default VideoChat-R1: one line, not TimeLens2's recipe on it
+
+
+def test_a_recorded_family_vcr_does_not_know_is_named_with_its_file(qwen3_checkpoint, tmp_path):
+    import shutil
+
+    from vcr_cli.errors import UsageError
+    from vcr_cli.runtime import resolve_family
+
+    folder = tmp_path / "run"
+    shutil.copytree(qwen3_checkpoint, folder)
+    (folder / "rft_config.yaml").write_text("family: timelens9\n")
+    with pytest.raises(UsageError, match=r"run/rft_config.yaml names the model family 'timelens9', which vcr does "
+                                         r"not know; pass --family"):
+        resolve_family(str(folder))
+    assert resolve_family(str(folder), "timelens").name == "timelens"  # --family wins, the record is not read

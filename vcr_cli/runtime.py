@@ -215,7 +215,14 @@ def recorded_family(model_id: str) -> str | None:
         value = (yaml.safe_load(record.read_text(encoding="utf-8")) or {}).get("family")
     except (OSError, ValueError, AttributeError, yaml.YAMLError):
         return None
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    from vcr_cli.families import names
+
+    if value.strip().lower() not in names():
+        raise UsageError(f"{record} names the model family {value!r}, which vcr does not know; pass --family "
+                         f"({', '.join(names())})")
+    return value
 
 
 def _resolve_family(model_id: str, config: dict, family: str | None, base_id: str | None) -> Family:

@@ -31,8 +31,8 @@ _NUMBER = re.compile(r"\b(\d+\.\d+|\d+)\b")
 
 
 def normalize_query(query: str) -> str:
-    """TimeLens's parse_query: whitespace collapsed, trimmed, periods stripped from both ends."""
-    return re.sub(r"\s+", " ", query).strip().strip(".").strip()
+    """TimeLens's parse_query: whitespace collapsed, trimmed, the trailing period(s) removed."""
+    return re.sub(r"\s+", " ", query).strip().rstrip(".").strip()
 
 
 def render_ground(query: str, think: bool = False) -> tuple[str, str]:
