@@ -170,7 +170,7 @@ class OracleRuntime:
 
     @property
     def family(self):
-        from vcr_cli.runtime import default_family
+        from vcr_cli.checkpoints import default_family
 
         return default_family()
 

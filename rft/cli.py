@@ -318,9 +318,9 @@ def eval_(
         from vcr_cli.console import quiet_libraries
 
         quiet_libraries()
+        from vcr_cli.checkpoints import resolve_model_id
         from vcr_cli.errors import UsageError
         from vcr_cli.outputs.atomic import check_outputs
-        from vcr_cli.runtime import resolve_model_id
 
         if not data.is_file():
             raise UsageError(f"data file not found: {data}")

@@ -234,8 +234,8 @@ def _describe(hint: Any) -> str:
 def require_trainable(model: str | None, family: str | None = None) -> Family:
     """The checkpoint's model family (`family` / --family overriding the guess, as at inference); UsageError in
     one line when `vcr rft` has no recipe for it (prompts, rewards, sampling), naming the families it has one for."""
+    from vcr_cli.checkpoints import resolve_family, resolve_model_id
     from vcr_cli.families import all_families
-    from vcr_cli.runtime import resolve_family, resolve_model_id
 
     found = resolve_family(model, family)
     if found.training is None:

@@ -344,7 +344,7 @@ def example_prompt(example: Example, think: bool = True, evaluation: bool = Fals
     template with the <glue> evidence request; track: the training template with the first box as start.
     """
     if family is None:
-        from vcr_cli.runtime import default_family
+        from vcr_cli.checkpoints import default_family
 
         family = default_family()
     return family.train_prompt(example.task, evaluation=evaluation, think=think, **example_fields(example))

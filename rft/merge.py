@@ -7,7 +7,7 @@ trained with `--quant 4bit`: merging into NF4 weights is lossy), merged with pef
 as safetensors with the processor (the adapter folder's, else the base's) and the base's generation config.
 The result loads with any `--quant`. The run's `rft_config.yaml` (the adapter folder's, or its run folder's for a
 checkpoint-N) is copied along: it names the model family the adapter was trained as, which `vcr` reads back
-(`vcr_cli.runtime.recorded_family`), so a TimeLens2 fine-tune is asked as TimeLens2 without `--family`.
+(`vcr_cli.checkpoints.recorded_family`), so a TimeLens2 fine-tune is asked as TimeLens2 without `--family`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from vcr_cli.checkpoints import TRAINING_RECORD, adapter_base, model_source, training_record
 from vcr_cli.errors import ModelLoadError, UsageError, first_line
-from vcr_cli.runtime import TRAINING_RECORD, adapter_base, model_source, training_record
 
 
 def merge_adapter(adapter_dir, output_dir, base_model=None) -> Path:

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from transformers import ProgressCallback, TrainerCallback
 
 from rft.config import RftConfig, load_for_family, require_trainable
+from vcr_cli.checkpoints import TRAINING_RECORD
 from vcr_cli.errors import ModelLoadError, UsageError, VcrError, first_line
-from vcr_cli.runtime import TRAINING_RECORD
 
 if TYPE_CHECKING:
     from rft.data import Example
@@ -68,7 +68,7 @@ def build_dataset(examples: list[Example], think: bool, family: Family | None = 
     from vcr_cli.families import RFT_TASK_ROLES
 
     if family is None:
-        from vcr_cli.runtime import default_family
+        from vcr_cli.checkpoints import default_family
 
         family = default_family()
     rows = []
@@ -243,7 +243,8 @@ def load_policy(cfg: RftConfig, args, precision: Precision | None = None) -> tup
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from vcr_cli.runtime import names_a_folder, quantization_config, resolve_model_id
+    from vcr_cli.checkpoints import names_a_folder, resolve_model_id
+    from vcr_cli.runtime import quantization_config
 
     model_id = resolve_model_id(cfg.model)
     local = Path(model_id).expanduser()
@@ -418,8 +419,9 @@ def run_training(data_path=None, config_path=None, model=None, output_dir=None, 
 
     Arguments left at None (and `full=False`) keep the config file's value; the rest override it.
     """
+    from vcr_cli.checkpoints import resolve_model_id
     from vcr_cli.console import console, plural, quiet_libraries
-    from vcr_cli.runtime import resolve_device, resolve_model_id
+    from vcr_cli.runtime import resolve_device
 
     quiet_libraries()
     cfg, model_family = load_for_family(

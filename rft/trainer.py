@@ -203,7 +203,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         # pass runs the vision tower on the pixels (needed when the vision tower trains).
         self.reuse_video_features = not vision_trainable(self.model)
         self._generation_features: list[VideoFeatures] | None = None
-        from vcr_cli.runtime import Runtime, default_family
+        from vcr_cli.checkpoints import default_family
+        from vcr_cli.runtime import Runtime
 
         self.family = family or default_family()
         self.video_sampling = video_sampling or VideoSampling()

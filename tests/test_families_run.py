@@ -22,15 +22,16 @@ GLUE_ANSWER = "<answer>A</answer><glue>[(2.0, 4.0)]</glue>"
 
 
 def test_no_family_is_named_in_the_family_agnostic_code():
-    """runtime.py, tasks/, outputs/ and rft's training path ask the family (flags, render, parse), never its name
-    or checkpoint ids. (rft's scoring protocols and rewards are named after their papers on purpose: metrics.py,
-    rewards.py, convert.py and cli.py read answers with a named family's parser.)"""
+    """runtime.py, checkpoints.py, tasks/, outputs/ and rft's training path ask the family (flags, render, parse),
+    never its name or checkpoint ids. (rft's scoring protocols and rewards are named after their papers on purpose:
+    metrics.py, rewards.py, convert.py and cli.py read answers with a named family's parser.)"""
     from vcr_cli.families import UNSUPPORTED, all_families
 
     names = [f.name for f in all_families()]
     ids = [c.lower() for f in all_families() for c in f.checkpoints] + [c.lower() for c in UNSUPPORTED]
     training = [ROOT / "rft" / f"{name}.py" for name in ("config", "data", "evaluate", "train", "trainer", "merge")]
-    files = [ROOT / "vcr_cli" / "runtime.py", *(ROOT / "vcr_cli" / "tasks").glob("*.py"), *training,
+    files = [ROOT / "vcr_cli" / "runtime.py", ROOT / "vcr_cli" / "checkpoints.py",
+             *(ROOT / "vcr_cli" / "tasks").glob("*.py"), *training,
              *(ROOT / "vcr_cli" / "outputs").glob("*.py")]
     assert len(files) > 10 and all(path.is_file() for path in files)
     found = []

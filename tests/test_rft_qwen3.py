@@ -136,7 +136,8 @@ def test_full_and_qlora_train_a_qwen3_checkpoint_and_vcr_asks_it_as_trained(qwen
     not as the plain Qwen3-VL its config says (also after `vcr rft merge`)."""
     from rft.merge import merge_adapter
     from rft.train import run_training
-    from vcr_cli.runtime import load_runtime, resolve_family
+    from vcr_cli.checkpoints import resolve_family
+    from vcr_cli.runtime import load_runtime
 
     clip = media.timed_clip(tmp_path / "clip.mp4", media.cfr_times(30, 10.0))
     data = tmp_path / "train.jsonl"
@@ -184,8 +185,8 @@ def test_a_config_files_family_goes_with_its_model(tmp_path):
 def test_a_recorded_family_vcr_does_not_know_is_named_with_its_file(qwen3_checkpoint, tmp_path):
     import shutil
 
+    from vcr_cli.checkpoints import resolve_family
     from vcr_cli.errors import UsageError
-    from vcr_cli.runtime import resolve_family
 
     folder = tmp_path / "run"
     shutil.copytree(qwen3_checkpoint, folder)

@@ -192,7 +192,7 @@ class FakeRuntime:
 
     @property
     def family(self):
-        from vcr_cli.runtime import default_family
+        from vcr_cli.checkpoints import default_family
 
         return default_family()
 

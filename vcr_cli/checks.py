@@ -115,7 +115,7 @@ def check_encoder() -> Check:
 def check_model(model_id: str) -> Check:
     from pathlib import Path
 
-    from vcr_cli.runtime import adapter_base, is_adapter_dir, names_a_folder
+    from vcr_cli.checkpoints import adapter_base, is_adapter_dir, names_a_folder
 
     local = Path(model_id).expanduser()
     if is_adapter_dir(local):  # `vcr rft train`'s output: what matters is whether its base is here
@@ -167,7 +167,7 @@ def _cached_config(model_id: str) -> dict | None:
     import json
     from pathlib import Path
 
-    from vcr_cli.runtime import adapter_base, is_adapter_dir, names_a_folder
+    from vcr_cli.checkpoints import adapter_base, is_adapter_dir, names_a_folder
 
     local = Path(model_id).expanduser()
     if is_adapter_dir(local):
@@ -196,15 +196,15 @@ def check_family(model_id: str, family: str | None = None) -> Check:
     """Which model family the checkpoint is (its prompts, sampling, time contract) and which tasks it can do."""
     from pathlib import Path
 
+    from vcr_cli.checkpoints import adapter_base, asked_family, is_adapter_dir
     from vcr_cli.errors import UsageError
     from vcr_cli.families import resolve
-    from vcr_cli.runtime import _family_name, adapter_base, is_adapter_dir
 
     local = Path(model_id).expanduser()
     base = adapter_base(local) if is_adapter_dir(local) else None
     config = _cached_config(model_id)
     try:
-        found = resolve(model_id, config, _family_name(family), adapter_base=base)
+        found = resolve(model_id, config, asked_family(family), adapter_base=base)
     except UsageError as exc:
         if config is None:
             return Check("family", False, f"unknown until config.json is here ({exc})", "pass --family NAME",

@@ -52,7 +52,7 @@ def load_with_video(
     import cv2  # noqa: F401
     import numpy  # noqa: F401
 
-    from vcr_cli.runtime import resolve_family
+    from vcr_cli.checkpoints import resolve_family
     from vcr_cli.video import plan_video
 
     info = info or probe(video_path)

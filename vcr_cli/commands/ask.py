@@ -119,7 +119,7 @@ def collect_questions(question: str | None, options: list[str], questions_file: 
 
 def check_family(asked: list, model: str | None, family: str | None, rounds: int | None) -> None:
     """Refuse, before loading anything, questions or --rounds the model's family was not trained for."""
-    from vcr_cli.runtime import resolve_family
+    from vcr_cli.checkpoints import resolve_family
     from vcr_cli.tasks.ask import perception_rounds, render_question
 
     found = resolve_family(model, family)

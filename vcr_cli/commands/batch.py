@@ -115,10 +115,11 @@ def _run(manifest, output, resume, overwrite, model, quant, device, defaults, ra
     from rich.markup import escape
 
     from vcr_cli.batch import load_manifest, run_batch
+    from vcr_cli.checkpoints import resolve_family
     from vcr_cli.console import console, quiet_libraries, status
     from vcr_cli.errors import UsageError
     from vcr_cli.outputs.atomic import check_outputs
-    from vcr_cli.runtime import load_runtime, resolve_family
+    from vcr_cli.runtime import load_runtime
 
     if resume and overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")

@@ -26,9 +26,9 @@ def doctor(
     """
     from rich.table import Table
 
+    from vcr_cli.checkpoints import resolve_model_id
     from vcr_cli.checks import Check, run_checks, smoke_test
     from vcr_cli.console import handle_errors, quiet_libraries, stdout
-    from vcr_cli.runtime import resolve_model_id
 
     with handle_errors():
         quiet_libraries()

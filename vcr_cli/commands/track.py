@@ -110,8 +110,8 @@ def _run(video, object_name, box, normalized, start, end, window, refine, output
 
         check_family_with_server(family, server)
     else:
+        from vcr_cli.checkpoints import resolve_family
         from vcr_cli.families import TRACK
-        from vcr_cli.runtime import resolve_family
 
         resolve_family(model, family).require(TRACK)  # one line naming the families that track, before decoding
         quiet_libraries()

@@ -49,7 +49,7 @@ UNTRAINED_NOTE = ("untrained layout: {templates} {verb} trained text first, then
 def _family(family: Family | None) -> Family:
     if family is not None:
         return family
-    from vcr_cli.runtime import default_family
+    from vcr_cli.checkpoints import default_family
 
     return default_family()
 
