@@ -205,6 +205,9 @@ def fake_evaluate(monkeypatch):
         return score_predictions(rows)
 
     monkeypatch.setattr(rft.evaluate, "evaluate", evaluate)
+    # (the families of these made-up models are not looked up: the pre-check runs on real ones in
+    # tests/test_rft_eval_families.py)
+    monkeypatch.setattr(rft.evaluate, "check_models", lambda data, models, family=None: calls.append(("check", models)))
     return calls
 
 
@@ -214,6 +217,7 @@ def test_eval_several_models_one_table(tmp_path, fake_evaluate):
     result = runner.invoke(app, ["rft", "eval", str(data), "--model", "runs/a", "--model", "org/model-b",
                                  "--predictions", str(preds), "--table", str(table), "--no-think"])
     assert result.exit_code == 0, result.output
+    assert fake_evaluate.pop(0) == ("check", ["runs/a", "org/model-b"])  # every model checked before any runs
     assert [(model, path) for model, path, _ in fake_evaluate] == [
         ("runs/a", preds / "runs_a.jsonl"), ("org/model-b", preds / "org_model-b.jsonl")]
     assert fake_evaluate[0][2] == {"quant": "4bit", "device": "auto", "think": False, "max_new_tokens": None,
