@@ -3,7 +3,8 @@
 Lines (video paths are relative to the data file's folder unless absolute; a video may also be a
 folder of frames, sorted by name):
 
-- ``{"task": "ground", "video", "query", "solution": {"start", "end"}}`` (seconds)
+- ``{"task": "ground", "video", "query", "solution": {"start", "end"}}`` (seconds), or ``"solution": {"spans":
+  [[s, e], ...]}`` for a query that holds at several moments (every span; TimeLens2's multi-span grounding)
 - ``{"task": "qa", "video", "question", "options": [...], "solution": {"answer": "C", "evidence": [[s, e], ...]}}``
   (``evidence`` is optional; without it the evidence reward and metric skip the example)
 - ``{"task": "track", "video", "object", "solution": {"boxes": [[x0, y0, x1, y1], ... 8 boxes, 0..1]}}``
@@ -90,8 +91,33 @@ def resolve_video(video: str, data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
+def _span_list(value: Any, name: str, problems: list[str], label: str = "") -> list[list[float]]:
+    """A list of [start, end] pairs in seconds (each checked: non-negative, start <= end)."""
+    shape = f'field "{name}" must be a list of [start, end] pairs in seconds'
+    if not isinstance(value, list):
+        raise _Problem(shape)
+    spans = []
+    for i, span in enumerate(value, 1):
+        if not (isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)):
+            raise _Problem(f"{shape} (item {i} is {json.dumps(span)})")
+        s, e = float(span[0]), float(span[1])
+        if s < 0:
+            problems.append(f"{label}{i}: start {_fmt(s)} is negative")
+        if s > e:
+            problems.append(f"{label}{i}: start {_fmt(s)} > end {_fmt(e)}")
+        spans.append([s, e])
+    return spans
+
+
 def _check_ground(obj: dict, solution: dict, problems: list[str]) -> tuple[dict, dict, list[float]]:
     query = _text_field(obj, "query")
+    if "spans" in solution:  # every moment the query describes (multi-span grounding, as TimeLens2 trains)
+        if "start" in solution or "end" in solution:
+            raise _Problem('give "solution.start"/"end" (one span) or "solution.spans" (several), not both')
+        spans = _span_list(solution["spans"], "solution.spans", problems, "span ")
+        if not spans:
+            raise _Problem('field "solution.spans" is empty; give at least one [start, end] pair')
+        return {"query": query}, {"spans": spans}, [e for _, e in spans]
     start = _number_field(solution, "start", "solution.start")
     end = _number_field(solution, "end", "solution.end")
     if start < 0:
@@ -120,21 +146,8 @@ def _check_qa(obj: dict, solution: dict, problems: list[str]) -> tuple[dict, dic
     normalized: dict = {"answer": m.group(1)}
     times: list[float] = []
     if solution.get("evidence") is not None:
-        evidence = solution["evidence"]
-        shape = 'field "solution.evidence" must be a list of [start, end] pairs in seconds'
-        if not isinstance(evidence, list):
-            raise _Problem(shape)
-        spans = []
-        for i, span in enumerate(evidence, 1):
-            if not (isinstance(span, list) and len(span) == 2 and all(_is_number(v) for v in span)):
-                raise _Problem(f"{shape} (item {i} is {json.dumps(span)})")
-            s, e = float(span[0]), float(span[1])
-            if s < 0:
-                problems.append(f"evidence {i}: start {_fmt(s)} is negative")
-            if s > e:
-                problems.append(f"evidence {i}: start {_fmt(s)} > end {_fmt(e)}")
-            spans.append([s, e])
-            times.append(e)
+        spans = _span_list(solution["evidence"], "solution.evidence", problems, "evidence ")
+        times += [e for _, e in spans]
         normalized["evidence"] = spans
     return {"question": question, "options": list(options)}, normalized, times
 

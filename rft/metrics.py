@@ -1,7 +1,8 @@
 """Scores as the VideoChat-R1 evaluation computes them (strict parsing), in percent like the paper.
 
 - ground: per example ``iou = max(IoU, 0)`` of the span parsed by `parse_ground_strict` (0 when nothing
-  parses); ``miou`` = mean IoU, ``r@k`` = fraction with ``iou >= k``.
+  parses); ``miou`` = mean IoU, ``r@k`` = fraction with ``iou >= k``. A line annotated with several spans
+  (``solution.spans``) scores the parsed span with TimeLens2's span IoU against them (`temporal_iou_multi`).
 - qa: ``accuracy`` = the first A-G letter of the <answer> block equals the solution's letter;
   ``evidence_miou`` = multi-interval IoU of the strict <glue> against the evidence (0 if missing or invalid),
   over the examples that have evidence (null when none has).
@@ -101,6 +102,23 @@ def _solution(row: Any) -> dict:
     return solution or {}
 
 
+def ground_truth_spans(solution: dict) -> list[tuple[float, float]]:
+    """A ground line's annotated spans: ``solution.spans``, else its one ``start``/``end``."""
+    if "spans" in solution:
+        return [(float(s), float(e)) for s, e in solution["spans"]]
+    return [(float(solution["start"]), float(solution["end"]))]
+
+
+def temporal_iou_multi(pred: Iterable[Sequence[float]], gt: Iterable[Sequence[float]]) -> float:
+    """TimeLens2's ``tiou``: the prediction merged, the GT as given (not merged); the sum of the pairwise
+    overlaps over ``|P| + |G| - overlap``. For one span each this is the plain IoU."""
+    merged = merge_intervals(pred)
+    spans = [(float(s), float(e)) for s, e in gt]
+    overlap = sum(max(0.0, min(pe, ge) - max(ps, gs)) for ps, pe in merged for gs, ge in spans)
+    union = sum(e - s for s, e in merged) + sum(e - s for s, e in spans) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
 def ground_prediction(protocol: str, output: str | None) -> tuple[float, float] | None:
     """The span a grounding protocol scores (None: nothing parsed, which scores 0)."""
     text = output or ""
@@ -115,8 +133,11 @@ def ground_prediction(protocol: str, output: str | None) -> tuple[float, float] 
 def ground_iou(protocol: str, solution: dict, output: str | None) -> float:
     """One grounding example's IoU under `protocol` (0 when nothing parses)."""
     span = ground_prediction(protocol, output)
-    gt = (float(solution["start"]), float(solution["end"]))
-    return max(temporal_iou(span, gt), 0.0) if span is not None else 0.0
+    if span is None:
+        return 0.0
+    if "spans" in solution:  # several annotated spans: TimeLens2's span IoU of the one scored prediction
+        return temporal_iou_multi([span], ground_truth_spans(solution))
+    return max(temporal_iou(span, (float(solution["start"]), float(solution["end"]))), 0.0)
 
 
 def score_example(task: str, solution: dict, output: str | None) -> dict:

@@ -28,8 +28,9 @@ as 3-5 and ``[[3, 3]]`` is invalid); the interval rewards are 0 for an invalid a
 | ``twass1`` | ground | ``exp(−β·W1(P̂, Ĝ) / len merge(G))``, β = 1; P̂, Ĝ uniform on the merged spans; W1 exact |
 | ``parse_penalty`` | ground | 0 for a valid answer, −1 otherwise |
 
-The GT of a ground line is its one span ``solution.start/end``; `temporal_iou_multi` and `wasserstein_span_reward`
-take lists of spans.
+The GT of a ground line is its one span ``solution.start/end``, or its ``solution.spans`` (every span the query
+describes); `temporal_iou_multi` and `wasserstein_span_reward` take lists of spans. ``ground_iou`` on a line with
+``spans`` (not in the paper) is `temporal_iou_multi` of the one predicted span against them.
 
 Choices where the paper's code is undefined or inconsistent (documented, on purpose):
 - ``ground_iou`` when the union is 0 (prediction and truth are the same instant): 1.0, as in ``grpo_tg.py``
@@ -54,7 +55,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rft.metrics import mean_box_iou, merge_intervals, multi_interval_iou
+from rft.metrics import ground_truth_spans, mean_box_iou, merge_intervals, multi_interval_iou, temporal_iou_multi
 from vcr_cli.errors import UsageError
 from vcr_cli.families import GROUND, timelens2
 from vcr_cli.families import get as get_family
@@ -134,6 +135,8 @@ def _ground_iou(text: str, solution: dict, think: bool) -> float:
     span = parse_ground_train(text)
     if span is None:
         return 0.0
+    if "spans" in solution:  # several GT spans (not in the paper): TimeLens2's span IoU of the one predicted
+        return temporal_iou_multi([span], ground_truth_spans(solution))
     (ps, pe), (gs, ge) = span, (float(solution["start"]), float(solution["end"]))
     inter = max(0.0, min(pe, ge) - max(ps, gs))
     union = max(pe, ge) - min(ps, gs)
@@ -226,16 +229,6 @@ Spans = list[tuple[float, float]]
 TWASS1_BETA = 1.0
 
 
-def temporal_iou_multi(pred: Sequence[Sequence[float]], gt: Sequence[Sequence[float]]) -> float:
-    """TimeLens2's ``tiou``: the prediction merged, the GT as given (not merged); the sum of the pairwise
-    overlaps over ``|P| + |G| - overlap``. For one span each this is the plain IoU."""
-    merged = merge_intervals(pred)
-    spans = [(float(s), float(e)) for s, e in gt]
-    overlap = sum(max(0.0, min(pe, ge) - max(ps, gs)) for ps, pe in merged for gs, ge in spans)
-    union = sum(e - s for s, e in merged) + sum(e - s for s, e in spans) - overlap
-    return overlap / union if union > 0 else 0.0
-
-
 def _cdf(spans: list[tuple[float, float]], length: float, t: float) -> float:
     """CDF at `t` of the uniform density on the (merged, disjoint) `spans` of total `length`."""
     return sum(min(max(t - s, 0.0), e - s) for s, e in spans) / length
@@ -281,10 +274,6 @@ def answer_spans(text: str, family: str | None = None) -> Spans | None:
     return spans if timelens2.is_valid(spans) else None
 
 
-def _ground_truth(solution: dict) -> Spans:
-    return [(float(solution["start"]), float(solution["end"]))]
-
-
 def _per_answer(completions: Sequence, kwargs: dict, score: Callable[[Spans | None, dict], float]):
     """Apply `score(answer spans or None, solution)` to the ground samples, each read by its row's family."""
     n = len(completions)
@@ -297,13 +286,13 @@ def _per_answer(completions: Sequence, kwargs: dict, score: Callable[[Spans | No
 def tiou(completions: Sequence, **kwargs) -> list[float | None]:
     """TimeLens2's span IoU of the answer with ``solution.start/end`` (0 when the answer is invalid)."""
     return _per_answer(completions, kwargs, lambda spans, solution: 0.0 if spans is None else
-                       temporal_iou_multi(spans, _ground_truth(solution)))
+                       temporal_iou_multi(spans, ground_truth_spans(solution)))
 
 
 def twass1(completions: Sequence, **kwargs) -> list[float | None]:
     """TimeLens2's Wasserstein span reward, β = 1 (0 when the answer is invalid)."""
     return _per_answer(completions, kwargs, lambda spans, solution: 0.0 if spans is None else
-                       wasserstein_span_reward(spans, _ground_truth(solution)))
+                       wasserstein_span_reward(spans, ground_truth_spans(solution)))
 
 
 def parse_penalty(completions: Sequence, **kwargs) -> list[float | None]:

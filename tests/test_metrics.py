@@ -161,3 +161,11 @@ def test_render_table_names_each_protocol():
     text = console.export_text()
     assert "videochat-r1: VideoChat-R1's: strict" in text and "timelens: TimeLens's: extract_time" in text
     assert "parse failures (count)" in text
+
+
+def test_a_line_with_several_spans_scores_the_parsed_span_by_span_iou():
+    """0-2 against the annotated 0-2 and 4-6: TimeLens2's span IoU 2 / (2 + 4 - 2) = 0.5 under both protocols."""
+    row = {"task": "ground", "solution": {"spans": [[0.0, 2.0], [4.0, 6.0]]}, "output": "<answer>0 to 2</answer>"}
+    half = {"count": 1, "miou": 50.0, "r@0.3": 100.0, "r@0.5": 100.0, "r@0.7": 0.0}
+    assert score_predictions([row]) == {"tasks": {"ground": half}, "protocols": {
+        "videochat-r1": {**half, "parse_failures": 0}, "timelens": {**half, "parse_failures": 0}}}

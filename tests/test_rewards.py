@@ -349,3 +349,18 @@ def test_timelens2_rewards_skip_other_tasks_and_build_by_name():
     assert tiou(["[[3, 5]]", "[[3, 5]]"], task=["qa", "ground"], solution=[{"answer": "A"}, GT_3_5]) == [None, 1.0]
     funcs, weights = build_rewards(rewards.TIMELENS2_REWARDS)
     assert funcs == [twass1, tiou, parse_penalty] and weights == [1.0, 1.0, 1.0]
+
+
+def test_span_rewards_and_ground_iou_against_several_annotated_spans():
+    """A line annotated with two spans, 0-2 and 4-6 (`solution.spans`), hand-computed:
+    tiou of [[0, 2], [4, 5]]: overlaps 2 + 1 over 3 + 4 - 3 = 0.75; its W1 against the GT's uniform density (length
+    4): quantiles 3u / 3u+2 vs 4u / 4u+2 differ by u, u + 2, u on [0, 1/2], [1/2, 2/3], [2/3, 1]: 1/8 + 31/72 + 5/18
+    = 5/6, so twass1 = exp(-5/24); the paper's ground_iou reads one span, 0-2: 2 / (2 + 4 - 2) = 0.5."""
+    solution = {"spans": [[0.0, 2.0], [4.0, 6.0]]}
+    assert wasserstein_1([(0, 2), (4, 5)], [(0, 2), (4, 6)]) == pytest.approx(5 / 6, abs=1e-12)
+    answer = "[[0, 2], [4, 5]]"
+    assert tiou([answer], task=["ground"], solution=[solution]) == [pytest.approx(0.75)]
+    assert twass1([answer], task=["ground"], solution=[solution]) == [pytest.approx(math.exp(-5 / 24))]
+    assert parse_penalty([answer], task=["ground"], solution=[solution]) == [0.0]
+    assert rewards.ground_iou(["<think>x</think><answer>0 to 2</answer>"], task=["ground"],
+                              solution=[json.dumps(solution)]) == [pytest.approx(0.5)]

@@ -303,3 +303,20 @@ def test_convert_accepts_json_lines(tmp_path):
 
 def test_tasks_constant():
     assert rft_data.TASKS == ("ground", "qa", "track")
+
+
+def test_ground_lines_with_several_spans(tmp_path, clip):
+    """`solution.spans`: every moment a query holds (TimeLens2's "return ALL time spans"), checked like evidence."""
+    good = _with(GROUND, solution_start=None, solution_end=None, solution_spans=[[0.1, 0.4], [0.8, 1.2]])
+    (example,) = load_examples(_write(tmp_path / "good.jsonl", [good]))
+    assert example.solution == {"spans": [[0.1, 0.4], [0.8, 1.2]]}
+    lines = [_with(GROUND, solution_spans=[[0.1, 0.4]]), _with(good, solution_spans=[]),
+             _with(good, solution_spans=[[0.4, 0.1]]), _with(good, solution_spans=[[0.1, 0.4], [1.0, 3.0]]),
+             _with(good, solution_spans=[0.1, 0.4])]
+    path = _write(tmp_path / "bad.jsonl", lines)
+    assert validate_file(path) == [
+        f'{path}:1: give "solution.start"/"end" (one span) or "solution.spans" (several), not both',
+        f'{path}:2: field "solution.spans" is empty; give at least one [start, end] pair',
+        f"{path}:3: span 1: start 0.4 > end 0.1",
+        f"{path}:4: time 3 s is beyond the end of the video (1.60 s)",
+        f'{path}:5: field "solution.spans" must be a list of [start, end] pairs in seconds (item 1 is 0.1)']
