@@ -45,7 +45,8 @@ def evaluate(data_path, model, quant="4bit", device="auto", think=True, predicti
     budget = runtime.new_token_budget(max_new_tokens)
     lines = []
     decoded: tuple[tuple[str, bool], object] | None = None  # consecutive lines often share a video: decode it once
-    with progress_step(f"evaluating {plural(len(examples), 'example')}", total=len(examples)) as advance:
+    label = f"evaluating {plural(len(examples), 'example')} with {model or runtime.model_id} as {model_family.title}"
+    with progress_step(label, total=len(examples)) as advance:
         for done, example in enumerate(examples, 1):
             key = (str(example.video), example.task == "track")
             if decoded is None or decoded[0] != key:
@@ -82,7 +83,7 @@ def predictions_paths(models: Sequence[str], folder: Path | None) -> dict[str, P
         raise UsageError(f"--model {repeated[0]} is given twice; give each model once")
     if folder is None:
         return dict.fromkeys(models)
-    if folder.exists() and not folder.is_dir():
+    if (folder.exists() and not folder.is_dir()) or (not folder.exists() and folder.suffix == ".jsonl"):
         raise UsageError(f"--predictions {folder} is a file; with several --model it must be a folder "
                          "(one MODEL.jsonl each)")
     names = {model: file_label(model) for model in models}

@@ -137,6 +137,7 @@ def test_full_and_qlora_train_a_qwen3_checkpoint_and_vcr_asks_it_as_trained(qwen
     from rft.merge import merge_adapter
     from rft.train import run_training
     from vcr_cli.checkpoints import resolve_family
+    from vcr_cli.checks import check_family
     from vcr_cli.runtime import load_runtime
 
     clip = media.timed_clip(tmp_path / "clip.mp4", media.cfr_times(30, 10.0))
@@ -152,6 +153,7 @@ def test_full_and_qlora_train_a_qwen3_checkpoint_and_vcr_asks_it_as_trained(qwen
                        family="timelens2")
     assert "family: timelens2" in (out / "rft_config.yaml").read_text()
     assert resolve_family(str(out)).name == "timelens2"
+    assert check_family(str(out)).detail.startswith("timelens2 (qwen3_vl): ground")  # `vcr doctor` says so too
     if mode == "full":
         assert (out / "model.safetensors").is_file()
         assert load_runtime(str(out), quant="none", device="cpu").family.name == "timelens2"

@@ -254,6 +254,10 @@ def test_eval_several_models_errors_before_loading(tmp_path, fake_evaluate):
                                                "--predictions", str(data)]))
     assert line.endswith(f"--predictions {data} is a file; with several --model it must be a folder "
                          "(one MODEL.jsonl each)")
+    named = tmp_path / "preds.jsonl"  # not there yet, but named as a file: not made into a folder
+    line = _one_line_error(runner.invoke(app, ["rft", "eval", str(data), "-m", "runs/a", "-m", "org/model-b",
+                                               "--predictions", str(named)]))
+    assert line.endswith("with several --model it must be a folder (one MODEL.jsonl each)") and not named.exists()
     line = _one_line_error(runner.invoke(app, ["rft", "eval", str(data), "-m", "runs/a", "-m", "runs_a",
                                                "--predictions", str(tmp_path / "preds")]))
     assert line.endswith(f"two --model values give the same predictions file {tmp_path / 'preds' / 'runs_a.jsonl'}; "

@@ -196,15 +196,14 @@ def check_family(model_id: str, family: str | None = None) -> Check:
     """Which model family the checkpoint is (its prompts, sampling, time contract) and which tasks it can do."""
     from pathlib import Path
 
-    from vcr_cli.checkpoints import adapter_base, asked_family, is_adapter_dir
+    from vcr_cli.checkpoints import adapter_base, family_of, is_adapter_dir
     from vcr_cli.errors import UsageError
-    from vcr_cli.families import resolve
 
     local = Path(model_id).expanduser()
     base = adapter_base(local) if is_adapter_dir(local) else None
     config = _cached_config(model_id)
-    try:
-        found = resolve(model_id, config, asked_family(family), adapter_base=base)
+    try:  # as loading resolves it: --family, the family a `vcr rft train` output recorded, then the guess
+        found = family_of(model_id, config, family, base)
     except UsageError as exc:
         if config is None:
             return Check("family", False, f"unknown until config.json is here ({exc})", "pass --family NAME",

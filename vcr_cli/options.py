@@ -31,8 +31,8 @@ ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help=MODEL_HEL
                                                  rich_help_panel="Model")]
 FAMILY_HELP = ("The checkpoint's model family (its prompts, sampling, time contract and parser): videochat-r1, "
                "videochat-r1.5, qwen3-vl, timelens, timelens2 (`vcr doctor --model X` names a checkpoint's family and "
-               "its tasks). Default: found from the checkpoint's id and config.json; set it for fine-tunes and local "
-               "folders (also $VCR_FAMILY).")
+               "its tasks). Default: the family a `vcr rft train` output recorded, else found from the checkpoint's "
+               "id and config.json; set it for a local copy of published weights (also $VCR_FAMILY).")
 FamilyOpt = Annotated[Optional[str], typer.Option("--family", metavar="NAME", help=FAMILY_HELP, show_default=False,
                                                   rich_help_panel="Model")]
 QuantOpt = Annotated[Quant, typer.Option("--quant", help="Weight quantization: NF4 4-bit, 8-bit or none.",
