@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from bench_multi_question import make_clip
+from clips import ModelCalls
 
 KS = (0, 8, 16)
 
@@ -46,30 +47,18 @@ def main() -> None:
     model = args.model or str(build_tiny_checkpoint(tempfile.mkdtemp() + "/tiny"))
     runtime = load_runtime(model, quant=args.quant, device=args.device)
     video = sample_video(make_clip())
-    passes, generates = [0], []
-    runtime.model.model.visual.register_forward_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
-    real_generate = runtime.model.generate
-
-    def counting_generate(*a, **kw):
-        output = real_generate(*a, **kw)
-        sequences = output if isinstance(output, torch.Tensor) else output.sequences
-        generates.append((sequences.shape[0], sequences.shape[1] - kw["input_ids"].shape[1]))
-        return output
-
-    runtime.model.generate = counting_generate
+    calls = ModelCalls(runtime)
     print(f"model {model} ({args.quant}, {args.device}); video tokens {video.plan.video_tokens}; "
           f"max {args.max_new_tokens} new tokens")
     rows = []
     for k in KS:
         best = float("inf")
         for _ in range(args.repeats):
-            passes[0], generates[:] = 0, []
+            calls.reset()
             start = time.perf_counter()
             ground(runtime, video, "the square moves", think=False, max_new_tokens=args.max_new_tokens, samples=k)
             best = min(best, time.perf_counter() - start)
-        steps = sum(s for _, s in generates)
-        decoded = sum(r * s for r, s in generates)
-        rows.append((k, passes[0], len(generates), steps, decoded, best))
+        rows.append((k, calls.vision_passes, len(calls.generates), calls.decode_steps, calls.rows_decoded, best))
     base = rows[0][-1]
     print(f"{'K':>3} {'vision passes':>13} {'generates':>9} {'decode steps':>12} {'rows decoded':>12} "
           f"{'wall s':>7} {'x K=0':>6}")

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from clips import make_clip  # noqa: E402
+from clips import ModelCalls, make_clip  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +32,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    import torch
 
     from vcr_cli.pipeline import SamplingOptions
     from vcr_cli.runtime import load_runtime
@@ -44,27 +43,18 @@ def main() -> None:
     model = args.model or str(build_tiny_checkpoint(tempfile.mkdtemp() + "/tiny"))
     runtime = load_runtime(model, quant=args.quant, device=args.device)
     info = probe(video)
-    passes, steps = [0], []
-    runtime.model.model.visual.register_forward_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
-    real_generate = runtime.model.generate
-
-    def counting_generate(*a, **kw):
-        output = real_generate(*a, **kw)
-        sequences = output if isinstance(output, torch.Tensor) else output.sequences
-        steps.append(sequences.shape[1] - kw["input_ids"].shape[1])
-        return output
-
-    runtime.model.generate = counting_generate
+    calls = ModelCalls(runtime)
     rows = []
     for batch in (1, 5):
         best = float("inf")
         for _ in range(args.repeats):
-            passes[0], steps[:] = 0, []
+            calls.reset()
             start = time.perf_counter()
             result = ground_windows(runtime, video, info, "a white square moves", SamplingOptions(), 120.0,
                                     think=False, max_new_tokens=args.max_new_tokens, window_batch=batch)
             best = min(best, time.perf_counter() - start)
-        rows.append((batch, result["windows"]["count"], passes[0], len(steps), sum(steps), best))
+        rows.append((batch, result["windows"]["count"], calls.vision_passes, len(calls.generates), calls.decode_steps,
+                     best))
     print(f"model {model} ({args.quant}, {args.device}); {info.duration:.0f} s video; "
           f"max {args.max_new_tokens} new tokens")
     print(f"{'batch':>5} {'windows':>7} {'vision passes':>13} {'generates':>9} {'decode steps':>12} {'wall s':>7} "

@@ -13,16 +13,16 @@ CODEC_OPTIONS = {
 
 
 def make_clip(name: str, seconds: float, width: int, height: int, fps: int = 30, codec: str = "libx264",
-              times: list[float] | None = None) -> Path:
-    """A moving-gradient clip (GOP 250 for H.264) written with PyAV; reused when already present.
+              times: list[float] | None = None, folder: Path = OUT) -> Path:
+    """A moving-gradient clip (GOP 250 for H.264) written with PyAV into `folder`; reused when already present.
 
     `times` gives each frame's presentation time (variable frame rate); otherwise `seconds` at `fps`.
     """
     import av
     import numpy as np
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     if path.exists():
         return path
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
@@ -61,3 +61,38 @@ def vfr_times(seconds: float) -> list[float]:
     """A screen recording's clock: 60 fps for the first half, then 10 fps."""
     half = seconds / 2
     return [i / 60 for i in range(int(half * 60))] + [half + i / 10 for i in range(int(half * 10))]
+
+
+class ModelCalls:
+    """What a runtime's model does while a benchmark runs: vision-tower passes, and per `generate` call its rows and
+    new tokens (decode steps). Installed on `runtime.model`; `reset()` between measured runs."""
+
+    def __init__(self, runtime) -> None:
+        import torch
+
+        self.vision_passes = 0
+        self.generates: list[tuple[int, int]] = []  # (rows, new tokens) per generate call
+        runtime.model.model.visual.register_forward_hook(lambda *_: self._vision_pass())
+        real_generate = runtime.model.generate
+
+        def counting_generate(*args, **kwargs):
+            output = real_generate(*args, **kwargs)
+            sequences = output if isinstance(output, torch.Tensor) else output.sequences
+            self.generates.append((sequences.shape[0], sequences.shape[1] - kwargs["input_ids"].shape[1]))
+            return output
+
+        runtime.model.generate = counting_generate
+
+    def _vision_pass(self) -> None:
+        self.vision_passes += 1
+
+    def reset(self) -> None:
+        self.vision_passes, self.generates = 0, []
+
+    @property
+    def decode_steps(self) -> int:
+        return sum(steps for _, steps in self.generates)
+
+    @property
+    def rows_decoded(self) -> int:
+        return sum(rows * steps for rows, steps in self.generates)
