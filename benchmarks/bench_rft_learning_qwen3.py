@@ -9,7 +9,7 @@ twass1 1 + tiou 1 + parse_penalty 0) rises, and the saved adapter, loaded back b
 its base), gives the annotated answer a higher probability than the base did.
 
 The learning rate (5e-3) is far above the recipe's 1e-6 so a few dozen CPU steps show the effect; rollouts are
-4 per prompt (the recipe: 8) and the clip short and small (2 s of 64x64 noise: 4 frames), for speed.
+4 per prompt (the recipe: 8) and the clip short and small (2 s at 64x64: 4 frames), for speed.
 
 Writes OUT/run/rewards.csv, OUT/run/reward_curve.png and OUT/learning.json:
 
@@ -27,33 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared learning-benchmark pieces, beside this file
 from bench_rft_learning import learning_summary, main  # noqa: E402
+from clips import make_clip  # noqa: E402
 
 OUT = Path(__file__).parent / "out" / "rft_learning_qwen3"
 RIGHT, WRONG = "[[0.2, 1.0]]", "[[3.0, 4.0]]"
-QUERY = "The noise flickers."
+QUERY = "The white square moves."
 FAMILY = "timelens2"
 GENERATIONS = 4
-
-
-def write_clip(path: Path, seconds: float = 2.0, fps: int = 10, side: int = 64) -> str:
-    """A short H.264 clip of moving noise: few tokens a prompt, so CPU steps stay fast (TRL scores every prompt
-    position against Qwen's 151,936-token vocabulary off a GPU)."""
-    import av
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width = stream.height = side
-        stream.pix_fmt = "yuv420p"
-        for _ in range(int(seconds * fps)):
-            image = rng.integers(0, 256, size=(side, side, 3), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return str(path)
 
 
 def write_inputs(folder: Path, video: str, checkpoint: Path, steps: int, learning_rate: float,
@@ -109,7 +89,9 @@ def run_learning(out_dir: Path, steps: int = 24, seed: int = 0, learning_rate: f
 
     out_dir = Path(out_dir)
     checkpoint = checkpoint or train_qwen3_parrot(out_dir / "parrot", [RIGHT, WRONG], seed=seed)
-    video = write_clip(out_dir / "inputs" / "clip.mp4")
+    # 2 s at 64x64 (4 frames): few tokens a prompt, so CPU steps stay fast (TRL scores every prompt position
+    # against Qwen's 151,936-token vocabulary off a GPU)
+    video = str(make_clip("clip.mp4", 2.0, 64, 64, fps=10, folder=out_dir / "inputs"))
     data, config = write_inputs(out_dir / "inputs", video, checkpoint, steps, learning_rate, seed)
     run_dir = out_dir / "run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run (train refuses a folder with checkpoints)
