@@ -3,7 +3,7 @@
 The whole product path runs (`rft.train.run_training` with the timelens2 family's recipe: TimeLens2-93K's prompt,
 the video first with `<t seconds>` markers from the frames' real times, the rewards twass1 + tiou + parse_penalty,
 a LoRA adapter on the attention projections) on a tiny Qwen3-VL replica (Qwen's real vocabulary and token ids,
-`vcr_cli.tiny.train_qwen3_parrot`) taught to answer either of two spans with probability ~1/2: the annotated
+`vcr_cli.tiny_qwen3.train_qwen3_parrot`) taught to answer either of two spans with probability ~1/2: the annotated
 `[[0.2, 1.0]]` or `[[3.0, 4.0]]`. GRPO should move the policy to the annotated span: the mean reward (at most 2:
 twass1 1 + tiou 1 + parse_penalty 0) rises, and the saved adapter, loaded back by vcr (`load_runtime`, adapter over
 its base), gives the annotated answer a higher probability than the base did.
@@ -85,7 +85,7 @@ def run_learning(out_dir: Path, steps: int = 24, seed: int = 0, learning_rate: f
                  checkpoint: Path | None = None) -> dict:
     """Train `steps` steps from the two-answer parrot; returns the summary (also in learning.json)."""
     from rft.train import REWARD_CSV, run_training
-    from vcr_cli.tiny import train_qwen3_parrot
+    from vcr_cli.tiny_qwen3 import train_qwen3_parrot
 
     out_dir = Path(out_dir)
     checkpoint = checkpoint or train_qwen3_parrot(out_dir / "parrot", [RIGHT, WRONG], seed=seed)

@@ -98,7 +98,7 @@ def qwen3_parrot(tmp_path_factory):
     """Factory: qwen3_parrot(answer) -> a tiny Qwen3-VL checkpoint (the real vocabulary, token ids and processor
     files) that answers `answer` to any video prompt (about 50 s to train; cached per session). A tuple of n
     answers gives each with probability ~1/n."""
-    from vcr_cli.tiny import train_qwen3_parrot
+    from vcr_cli.tiny_qwen3 import train_qwen3_parrot
 
     cache: dict[str, Path] = {}
     root = tmp_path_factory.mktemp("qwen3-parrots")

@@ -18,7 +18,7 @@ ROUNDING = 0.05  # markers are written with one decimal
 
 @pytest.fixture(scope="module")
 def qwen3_replica(tmp_path_factory):
-    from vcr_cli.tiny import build_qwen3_replica_checkpoint
+    from vcr_cli.tiny_qwen3 import build_qwen3_replica_checkpoint
 
     return build_qwen3_replica_checkpoint(tmp_path_factory.mktemp("qwen3") / "ckpt")
 
@@ -109,7 +109,7 @@ def test_rendered_layout_is_the_trained_one(processor, tmp_path):
 def test_replica_files_are_the_real_checkpoints(qwen3_replica, processor):
     import json
 
-    from vcr_cli.tiny import QWEN3_TOKEN_IDS
+    from vcr_cli.tiny_qwen3 import QWEN3_TOKEN_IDS
 
     config = json.loads((qwen3_replica / "config.json").read_text())
     assert config["model_type"] == "qwen3_vl" and config["video_token_id"] == 151656
@@ -129,7 +129,7 @@ def test_qwen3_parrot_answers_in_seconds_through_the_timelens_parser(tmp_path):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from vcr_cli.tiny import train_qwen3_parrot
+    from vcr_cli.tiny_qwen3 import train_qwen3_parrot
 
     answer = "The event happens in 1.5 - 4.0 seconds."
     path = train_qwen3_parrot(tmp_path / "parrot", answer)

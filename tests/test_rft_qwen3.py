@@ -23,7 +23,7 @@ ROUNDING = 0.05  # markers are written with one decimal
 
 @pytest.fixture(scope="module")
 def qwen3_checkpoint(tmp_path_factory) -> Path:
-    from vcr_cli.tiny import build_qwen3_replica_checkpoint
+    from vcr_cli.tiny_qwen3 import build_qwen3_replica_checkpoint
 
     return build_qwen3_replica_checkpoint(tmp_path_factory.mktemp("qwen3-rft") / "TimeLens2-8B")
 
